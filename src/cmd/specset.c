@@ -1,0 +1,109 @@
+#include "cmd/specset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec/discover.h"
+#include "util/fs.h"
+
+void specset_free(specset *set)
+{
+	for (size_t i = 0; i < set->nfiles; i++) {
+		free(set->files[i].path);
+		free(set->files[i].display);
+		run_spec_free(set->files[i].spec);
+	}
+	free(set->files);
+	for (size_t i = 0; i < set->nworkspaces; i++)
+		workspace_free(set->workspaces[i]);
+	free(set->workspaces);
+	memset(set, 0, sizeof(*set));
+}
+
+static spec_file *add_file(specset *set, const char *path)
+{
+	set->files = xrealloc(set->files, (set->nfiles + 1) * sizeof(*set->files));
+	spec_file *f = &set->files[set->nfiles++];
+	memset(f, 0, sizeof(*f));
+	f->path = xstrdup(path);
+	char *abs = fs_absolute(path);
+	f->display = path_for_display(abs);
+	free(abs);
+	f->valid = true;
+	return f;
+}
+
+/* The workspace for a file, opened once per root; its own file (amlspec.yaml)
+ * is checked when it is first opened and listed among the files. */
+static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
+{
+	char *dir = fs_dirname(file);
+	char *root = NULL;
+	int rc = workspace_find_root(&root, dir, ctx->workspace_dir, diags);
+	free(dir);
+	if (rc)
+		return NULL;
+	for (size_t i = 0; i < set->nworkspaces; i++)
+		if (!strcmp(set->workspaces[i]->root, root)) {
+			free(root);
+			return set->workspaces[i];
+		}
+	workspace *ws = NULL;
+	size_t before = diags->errors;
+	workspace_open(&ws, root, diags);
+	free(root);
+	set->workspaces = xrealloc(set->workspaces, (set->nworkspaces + 1) * sizeof(*set->workspaces));
+	set->workspaces[set->nworkspaces++] = ws;
+	if (ws->config_path) {
+		spec_file *f = add_file(set, ws->config_path);
+		f->is_workspace = true;
+		f->valid = diags->errors == before;
+		f->ws = ws;
+	}
+	return ws;
+}
+
+int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags)
+{
+	strlist files = STRLIST_INIT;
+	static char *dot[] = { "." };
+	if (npaths == 0) {
+		npaths = 1;
+		paths = dot;
+	}
+	for (int i = 0; i < npaths; i++)
+		spec_discover(&files, paths[i], diags);
+	for (size_t i = 0; i < files.count; i++) {
+		const char *path = files.items[i];
+		if (!strcmp(fs_basename(path), "amlspec.yaml")) {
+			workspace_for(set, path, ctx, diags);
+			continue;
+		}
+		workspace *ws = workspace_for(set, path, ctx, diags);
+		spec_file *f = add_file(set, path);
+		f->ws = ws;
+		if (!ws) {
+			f->valid = false;
+			continue;
+		}
+		f->valid = run_spec_load(&f->spec, path, f->display, ws, diags) == AML_OK;
+	}
+	strlist_free(&files);
+	/* one address per spec within a workspace */
+	for (size_t i = 0; i < set->nfiles; i++) {
+		spec_file *a = &set->files[i];
+		if (!a->spec)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			spec_file *b = &set->files[j];
+			if (b->spec && b->ws == a->ws && !strcmp(a->spec->address, b->spec->address)) {
+				diag_error(diags, a->display, a->spec->experiment_line, a->spec->experiment_col, "name",
+					   "two specs have the address %s: this file and %s; set a different 'name:'",
+					   a->spec->address, b->display);
+				a->valid = false;
+				break;
+			}
+		}
+	}
+	return diags->errors ? AML_EINVALID : AML_OK;
+}

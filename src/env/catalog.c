@@ -1,0 +1,230 @@
+#include "catalog.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "spec/schema.h"
+#include "util/fs.h"
+
+void catalog_free(catalog *c)
+{
+	for (size_t i = 0; i < c->count; i++) {
+		catalog_entry *e = &c->entries[i];
+		for (size_t j = 0; j < e->count; j++) {
+			free(e->versions[j].description);
+			envdef_free(&e->versions[j].def);
+		}
+		free(e->versions);
+		free(e->name);
+		free(e->description);
+		free(e->source);
+		free(e->file);
+	}
+	free(c->entries);
+	memset(c, 0, sizeof(*c));
+}
+
+static void scalar_list(strlist *l, const ynode *seq)
+{
+	if (!seq || seq->kind != YN_SEQ)
+		return;
+	for (size_t i = 0; i < seq->count; i++)
+		if (seq->items[i]->kind == YN_SCALAR)
+			strlist_add(l, seq->items[i]->value);
+}
+
+static char *scalar_dup(const ynode *n)
+{
+	return n && n->kind == YN_SCALAR ? xstrdup(n->value) : NULL;
+}
+
+void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
+{
+	const ynode *py = ynode_map_get(map, "python");
+	const ynode *dk = ynode_map_get(map, "docker");
+	const ynode *vars = ynode_map_get(map, "environment_variables");
+	if (py) {
+		out->python_version = scalar_dup(ynode_map_get(py, "version"));
+		out->interpreter_path = scalar_dup(ynode_map_get(py, "interpreter_path"));
+		const ynode *um = ynode_map_get(py, "user_managed_dependencies");
+		if (um) {
+			out->user_managed = !strcasecmp(um->value, "true");
+			if (present)
+				present->user_managed = true;
+		}
+		scalar_list(&out->channels, ynode_map_get(py, "channels"));
+		scalar_list(&out->conda_packages, ynode_map_get(py, "conda_packages"));
+		scalar_list(&out->pip_packages, ynode_map_get(py, "pip_packages"));
+	}
+	if (dk) {
+		const ynode *en = ynode_map_get(dk, "enabled");
+		if (en) {
+			out->docker_enabled = !strcasecmp(en->value, "true");
+			if (present)
+				present->docker_enabled = true;
+		}
+		out->base_image = scalar_dup(ynode_map_get(dk, "base_image"));
+	}
+	if (vars && vars->kind == YN_MAP)
+		for (size_t i = 0; i < vars->count; i++)
+			kvlist_set(&out->variables, ynode_map_key(vars, i)->value, ynode_map_value(vars, i)->value);
+}
+
+static int cmp_version(const void *a, const void *b)
+{
+	long x = ((const catalog_version *)a)->version, y = ((const catalog_version *)b)->version;
+	return (x > y) - (x < y);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const catalog_entry *)a)->name, ((const catalog_entry *)b)->name);
+}
+
+int catalog_load_text(catalog *c, const char *file, const char *text, size_t len, bool builtin, diag_list *diags)
+{
+	ydoc *doc = NULL;
+	int rc = ydoc_parse(&doc, file, text, len, NULL, diags);
+	if (rc)
+		return rc;
+	if (!doc->root) {
+		ydoc_free(doc);
+		return diag_error(diags, file, 1, 1, NULL, "empty catalog file");
+	}
+	if (schema_check(&schema_catalog_entry, doc->root, file, "", diags)) {
+		ydoc_free(doc);
+		return AML_EINVALID;
+	}
+	const ynode *name = ynode_map_get(doc->root, "name");
+	if (catalog_find(c, name->value)) {
+		const catalog_entry *prev = catalog_find(c, name->value);
+		rc = diag_error(diags, file, name->line, name->col, "name",
+				"name: environment '%s' is already defined in %s", name->value, prev->file);
+		ydoc_free(doc);
+		return rc;
+	}
+	const ynode *versions = ynode_map_get(doc->root, "versions");
+	catalog_entry e = { 0 };
+	e.name = xstrdup(name->value);
+	e.description = scalar_dup(ynode_map_get(doc->root, "description"));
+	e.source = scalar_dup(ynode_map_get(doc->root, "source"));
+	e.file = xstrdup(file);
+	e.builtin = builtin;
+	e.versions = xcalloc(versions->count, sizeof(*e.versions));
+	for (size_t i = 0; i < versions->count; i++) {
+		const ynode *v = versions->items[i];
+		const ynode *vn = ynode_map_get(v, "version");
+		catalog_version *cv = &e.versions[e.count];
+		cv->version = strtol(vn->value, NULL, 10);
+		for (size_t j = 0; j < e.count; j++)
+			if (e.versions[j].version == cv->version) {
+				rc = diag_error(diags, file, vn->line, vn->col, "versions",
+						"versions: version %ld of '%s' is defined twice", cv->version, e.name);
+				break;
+			}
+		cv->description = scalar_dup(ynode_map_get(v, "description"));
+		envdef_from_ynode(&cv->def, NULL, v);
+		e.count++;
+	}
+	qsort(e.versions, e.count, sizeof(*e.versions), cmp_version);
+	if (c->count == c->alloc) {
+		c->alloc = c->alloc ? c->alloc * 2 : 32;
+		c->entries = xrealloc(c->entries, c->alloc * sizeof(*c->entries));
+	}
+	c->entries[c->count++] = e;
+	qsort(c->entries, c->count, sizeof(*c->entries), cmp_entry);
+	ydoc_free(doc);
+	return rc;
+}
+
+int catalog_load_builtin(catalog *c, diag_list *diags)
+{
+	int rc = AML_OK;
+	for (size_t i = 0; i < catalog_builtin_count; i++) {
+		const catalog_blob *b = &catalog_builtin_files[i];
+		char *name = xasprintf("<built-in>/environments/%s", b->name);
+		if (catalog_load_text(c, name, (const char *)b->data, b->len, true, diags))
+			rc = AML_EINVALID;
+		free(name);
+	}
+	return rc;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int catalog_load_dir(catalog *c, const char *dir, const char *display_dir, diag_list *diags)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return diag_errno(diags, display_dir, "cannot open catalog folder");
+	strlist names = STRLIST_INIT;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (de->d_name[0] != '.' && l > 5 && (!strcmp(de->d_name + l - 5, ".yaml") ||
+						      (l > 4 && !strcmp(de->d_name + l - 4, ".yml"))))
+			strlist_add(&names, de->d_name);
+	}
+	closedir(d);
+	qsort(names.items, names.count, sizeof(char *), cmp_cstr);
+	int rc = AML_OK;
+	for (size_t i = 0; i < names.count; i++) {
+		char *path = fs_join(dir, names.items[i]);
+		char *shown = fs_join(display_dir, names.items[i]);
+		buf text = BUF_INIT;
+		if (buf_read_file(&text, path, 1024 * 1024) < 0)
+			rc = diag_errno(diags, shown, "cannot read");
+		else if (catalog_load_text(c, shown, text.ptr, text.len, false, diags))
+			rc = AML_EINVALID;
+		buf_free(&text);
+		free(path);
+		free(shown);
+	}
+	strlist_free(&names);
+	return rc;
+}
+
+const catalog_entry *catalog_find(const catalog *c, const char *name)
+{
+	for (size_t i = 0; i < c->count; i++)
+		if (!strcmp(c->entries[i].name, name))
+			return &c->entries[i];
+	return NULL;
+}
+
+const catalog_version *catalog_entry_version(const catalog_entry *e, long version)
+{
+	for (size_t i = 0; i < e->count; i++)
+		if (e->versions[i].version == version)
+			return &e->versions[i];
+	return NULL;
+}
+
+const catalog_version *catalog_entry_latest(const catalog_entry *e)
+{
+	return e->count ? &e->versions[e->count - 1] : NULL;
+}
+
+const char **catalog_names(const catalog *c, size_t *n)
+{
+	const char **names = xcalloc(c->count + 1, sizeof(*names));
+	for (size_t i = 0; i < c->count; i++)
+		names[i] = c->entries[i].name;
+	*n = c->count;
+	return names;
+}
+
+char *catalog_split_ref(const char *ref, long *version)
+{
+	const char *at = strrchr(ref, '@');
+	*version = 0;
+	if (!at)
+		return xstrdup(ref);
+	*version = strtol(at + 1, NULL, 10);
+	return xstrndup(ref, (size_t)(at - ref));
+}

@@ -1,0 +1,67 @@
+/* snapshot: a source directory as a git tree in a bare object store
+ * (<state>/snapshots.git). Content-addressed: unchanged files are not stored
+ * again, and a private index per source directory gives git's stat cache so an
+ * unchanged tree re-snapshots in milliseconds. Plain git can read the store. */
+#ifndef AMLSPEC_SNAPSHOT_H
+#define AMLSPEC_SNAPSHOT_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/diag.h"
+
+/* Azure ML's snapshot limits: beyond them a warning (or an error with fatal_limits). */
+#define SNAPSHOT_WARN_BYTES (300ULL * 1024 * 1024)
+#define SNAPSHOT_WARN_FILES 2000
+
+typedef struct snapshot_opts {
+	const char *store;        /* path of the bare repository (created if missing) */
+	const char *source_dir;   /* real path of the source directory */
+	const char *display_dir;  /* how to name it in messages */
+	bool fatal_limits;        /* limits are errors instead of warnings */
+} snapshot_opts;
+
+typedef struct snapshot_info {
+	char tree_id[41];         /* hex of the root tree */
+	uint64_t files;
+	uint64_t bytes;
+} snapshot_info;
+
+/* Ignore rules: <src>/.amlignore when present, else <src>/.gitignore (and
+ * .gitignore files below, as git reads them); .git/, .amlspec/ and outputs/
+ * (top level) are always left out. Symlinks are stored as links; a link that
+ * points outside the source directory is an error naming it. */
+int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diags);
+
+/* Keeps tree_id reachable (a commit under refs/amlspec/runs/<run_id>) so that
+ * git gc never prunes it. */
+int snapshot_anchor(const char *store, const char *tree_id, const char *run_id, diag_list *diags);
+
+typedef enum { SNAP_ADDED = 'A', SNAP_MODIFIED = 'M', SNAP_REMOVED = 'D' } snapshot_change_kind;
+
+typedef struct snapshot_change {
+	snapshot_change_kind kind;
+	char *path;
+	uint64_t old_size;
+	uint64_t new_size;
+} snapshot_change;
+
+typedef struct snapshot_diff {
+	snapshot_change *changes; /* sorted by path */
+	size_t count;
+	size_t added, modified, removed;
+	uint64_t bytes_added, bytes_removed; /* sizes of added/removed files; modified count new-old */
+} snapshot_diff;
+
+/* Changes from old_tree to new_tree (old_tree NULL: everything added). */
+int snapshot_diff_trees(snapshot_diff *out, const char *store, const char *old_tree, const char *new_tree,
+			diag_list *diags);
+void snapshot_diff_free(snapshot_diff *d);
+json_object *snapshot_diff_to_json(const snapshot_diff *d);
+
+/* Writes the files of tree_id into dest (created; must not exist or be
+ * empty), with their modes and symlinks. */
+int snapshot_checkout(const char *store, const char *tree_id, const char *dest, diag_list *diags);
+
+#endif

@@ -1,0 +1,566 @@
+#include "schema.h"
+
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/buf.h"
+
+/* ---- pattern cache ---- */
+
+typedef struct re_entry {
+	const char *pattern; /* the table's pointer: patterns are static strings */
+	regex_t re;
+	int ok;
+} re_entry;
+
+static re_entry re_cache[32];
+static size_t re_count;
+
+bool schema_match(const char *pattern, const char *text)
+{
+	re_entry *e = NULL;
+	for (size_t i = 0; i < re_count; i++)
+		if (re_cache[i].pattern == pattern || !strcmp(re_cache[i].pattern, pattern)) {
+			e = &re_cache[i];
+			break;
+		}
+	regex_t local;
+	if (!e) {
+		if (re_count < sizeof(re_cache) / sizeof(re_cache[0])) {
+			e = &re_cache[re_count++];
+			e->pattern = pattern;
+			e->ok = regcomp(&e->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
+		} else {
+			if (regcomp(&local, pattern, REG_EXTENDED | REG_NOSUB))
+				return false;
+			bool m = regexec(&local, text, 0, NULL, 0) == 0;
+			regfree(&local);
+			return m;
+		}
+	}
+	return e->ok && regexec(&e->re, text, 0, NULL, 0) == 0;
+}
+
+long long schema_parse_duration(const char *text)
+{
+	if (!text || !*text)
+		return -1;
+	long long v = 0;
+	const char *p = text;
+	while (*p >= '0' && *p <= '9') {
+		if (v > 1000000000000LL)
+			return -1;
+		v = v * 10 + (*p - '0');
+		p++;
+	}
+	if (p == text)
+		return -1;
+	long long mul = 1;
+	switch (*p) {
+	case '\0': return v;
+	case 's': mul = 1; break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	default: return -1;
+	}
+	if (p[1])
+		return -1;
+	return v * mul;
+}
+
+/* ---- checking ---- */
+
+typedef struct ctx {
+	const char *file;
+	diag_list *diags;
+	size_t errors;
+} ctx;
+
+static void err(ctx *c, const ynode *n, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void err(ctx *c, const ynode *n, const char *path, const char *fmt, ...)
+{
+	buf m = BUF_INIT;
+	va_list ap;
+	if (path && *path)
+		buf_printf(&m, "%s: ", path);
+	va_start(ap, fmt);
+	buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	diag_error(c->diags, c->file, n ? n->line : 1, n ? n->col : 1, path, "%s", m.ptr);
+	buf_free(&m);
+	c->errors++;
+}
+
+static const char *type_word(schema_type t)
+{
+	switch (t) {
+	case SCH_STRING: return "a string";
+	case SCH_INTEGER: return "an integer";
+	case SCH_BOOLEAN: return "a boolean (true or false)";
+	case SCH_SCALAR: return "a string, number or boolean";
+	case SCH_DURATION: return "a duration (seconds, or such as 30s, 15m, 2h, 1d)";
+	case SCH_ARRAY: return "a sequence";
+	case SCH_OBJECT: case SCH_MAP: case SCH_TAGGED: return "a mapping";
+	case SCH_STRING_OR_OBJECT: return "a string or a mapping";
+	}
+	return "?";
+}
+
+static void got_wrong(ctx *c, const schema *s, const ynode *n, const char *path)
+{
+	if (n->kind == YN_SCALAR && n->stype != YS_STRING && s->type == SCH_STRING)
+		err(c, n, path, "expected %s, got %s %s; quote it (\"%s\") to keep it as written",
+		    type_word(s->type), ynode_kind_name(n), n->value, n->value);
+	else if (n->kind == YN_SCALAR && n->stype == YS_NULL)
+		err(c, n, path, "expected %s, got an empty value", type_word(s->type));
+	else
+		err(c, n, path, "expected %s, got %s", type_word(s->type),
+		    n->kind == YN_SCALAR ? (n->stype == YS_INT ? "an integer" : n->stype == YS_FLOAT ? "a number"
+					  : n->stype == YS_BOOL ? "a boolean" : "a string")
+					 : n->kind == YN_SEQ ? "a sequence" : "a mapping");
+}
+
+static void child_path(buf *out, const char *path, const char *key)
+{
+	buf_clear(out);
+	if (path && *path)
+		buf_printf(out, "%s.%s", path, key);
+	else
+		buf_puts(out, key);
+}
+
+static size_t enum_count(const char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+static void check_string_value(ctx *c, const schema *s, const ynode *n, const char *path)
+{
+	const char *v = n->value;
+	if (s->min_len && strlen(v) < s->min_len) {
+		err(c, n, path, strlen(v) ? "must be at least %u characters" : "must not be empty", s->min_len);
+		return;
+	}
+	if (s->enum_values) {
+		for (size_t i = 0; s->enum_values[i]; i++)
+			if (!strcmp(v, s->enum_values[i]))
+				return;
+		buf list = BUF_INIT;
+		for (size_t i = 0; s->enum_values[i]; i++)
+			buf_printf(&list, "%s%s", i ? ", " : "", s->enum_values[i]);
+		const char *sug = diag_suggest(v, s->enum_values, enum_count(s->enum_values));
+		if (sug)
+			err(c, n, path, "invalid value '%s' (did you mean '%s'? expected one of: %s)", v, sug, list.ptr);
+		else
+			err(c, n, path, "invalid value '%s' (expected one of: %s)", v, list.ptr);
+		buf_free(&list);
+		return;
+	}
+	if (s->pattern && !schema_match(s->pattern, v))
+		err(c, n, path, "invalid value '%s': %s", v, s->pattern_hint ? s->pattern_hint : s->pattern);
+}
+
+static void check_node(ctx *c, const schema *s, const ynode *n, const char *path);
+
+static void check_object(ctx *c, const schema *s, const ynode *n, const char *path)
+{
+	buf cp = BUF_INIT;
+	const char *names[64];
+	size_t nnames = 0;
+	for (const schema_field *f = s->fields; f && f->name; f++)
+		if (nnames < 64)
+			names[nnames++] = f->name;
+
+	for (size_t i = 0; i < n->count; i++) {
+		const ynode *k = ynode_map_key(n, i), *v = ynode_map_value(n, i);
+		const schema_field *f = NULL;
+		for (const schema_field *g = s->fields; g && g->name; g++)
+			if (!strcmp(g->name, k->value)) {
+				f = g;
+				break;
+			}
+		child_path(&cp, path, k->value);
+		if (!f) {
+			const char *sug = diag_suggest(k->value, names, nnames);
+			if (sug)
+				err(c, k, cp.ptr, "unknown key (did you mean '%s'?)", sug);
+			else
+				err(c, k, cp.ptr, "unknown key");
+			continue;
+		}
+		if (f->conflicts_with && ynode_map_get(n, f->conflicts_with))
+			err(c, k, cp.ptr, "cannot be used together with '%s'", f->conflicts_with);
+		check_node(c, f->schema, v, cp.ptr);
+	}
+	for (const schema_field *f = s->fields; f && f->name; f++) {
+		if ((f->flags & SF_REQUIRED) && !ynode_map_get(n, f->name)) {
+			child_path(&cp, path, f->name);
+			err(c, n, cp.ptr, "missing required key");
+		}
+	}
+	if (s->exactly_one_of) {
+		size_t present = 0;
+		buf list = BUF_INIT;
+		for (size_t i = 0; s->exactly_one_of[i]; i++) {
+			buf_printf(&list, "%s'%s'", i ? (s->exactly_one_of[i + 1] ? ", " : " or ") : "",
+				   s->exactly_one_of[i]);
+			if (ynode_map_get(n, s->exactly_one_of[i]))
+				present++;
+		}
+		if (present == 0)
+			err(c, n, path, "needs exactly one of %s; none is given", list.ptr);
+		else if (present > 1) {
+			/* point at the second one */
+			const ynode *second = n;
+			size_t seen = 0;
+			for (size_t i = 0; i < n->count && second == n; i++)
+				for (size_t j = 0; s->exactly_one_of[j]; j++)
+					if (!strcmp(ynode_map_key(n, i)->value, s->exactly_one_of[j]) && ++seen == 2)
+						second = ynode_map_key(n, i);
+			err(c, second, path, "needs exactly one of %s; more than one is given", list.ptr);
+		}
+		buf_free(&list);
+	}
+	buf_free(&cp);
+}
+
+static void check_node(ctx *c, const schema *s, const ynode *n, const char *path)
+{
+	buf cp = BUF_INIT;
+	switch (s->type) {
+	case SCH_STRING:
+		if (n->kind != YN_SCALAR || n->stype != YS_STRING) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		check_string_value(c, s, n, path);
+		break;
+	case SCH_INTEGER:
+		if (n->kind != YN_SCALAR || n->stype != YS_INT) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		{
+			long long v = strtoll(n->value, NULL, 0);
+			if (s->range_message && ((s->has_min && v < s->min) || (s->has_max && v > s->max)))
+				err(c, n, path, s->range_message, n->value);
+			else if (s->has_min && v < s->min)
+				err(c, n, path, "must be at least %lld, got %s", s->min, n->value);
+			else if (s->has_max && v > s->max)
+				err(c, n, path, "must be at most %lld, got %s", s->max, n->value);
+		}
+		break;
+	case SCH_BOOLEAN:
+		if (n->kind != YN_SCALAR || n->stype != YS_BOOL)
+			got_wrong(c, s, n, path);
+		break;
+	case SCH_SCALAR:
+		if (n->kind != YN_SCALAR || n->stype == YS_NULL)
+			got_wrong(c, s, n, path);
+		break;
+	case SCH_DURATION:
+		if (n->kind == YN_SCALAR && n->stype == YS_INT) {
+			if (strtoll(n->value, NULL, 10) < 1)
+				err(c, n, path, "must be at least 1 second");
+		} else if (n->kind == YN_SCALAR && n->stype == YS_STRING) {
+			long long d = schema_parse_duration(n->value);
+			if (d < 0 || !schema_match(s->pattern, n->value))
+				err(c, n, path, "invalid duration '%s' (use seconds, or a number with s, m, h or d: 30s, 15m, 2h, 1d)",
+				    n->value);
+			else if (d < 1)
+				err(c, n, path, "must be at least 1 second");
+		} else {
+			got_wrong(c, s, n, path);
+		}
+		break;
+	case SCH_ARRAY:
+		if (n->kind != YN_SEQ) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		if (n->count < s->min_items)
+			err(c, n, path, "needs at least %u item%s", s->min_items, s->min_items == 1 ? "" : "s");
+		for (size_t i = 0; i < n->count; i++) {
+			buf_clear(&cp);
+			buf_printf(&cp, "%s[%zu]", path, i);
+			check_node(c, s->items, n->items[i], cp.ptr);
+			if (s->unique_items && n->items[i]->kind == YN_SCALAR)
+				for (size_t j = 0; j < i; j++)
+					if (n->items[j]->kind == YN_SCALAR && !strcmp(n->items[j]->value, n->items[i]->value)) {
+						err(c, n->items[i], cp.ptr, "duplicate item '%s'", n->items[i]->value);
+						break;
+					}
+		}
+		break;
+	case SCH_MAP:
+		if (n->kind != YN_MAP) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		for (size_t i = 0; i < n->count; i++) {
+			const ynode *k = ynode_map_key(n, i);
+			child_path(&cp, path, k->value);
+			if (s->key_pattern && !schema_match(s->key_pattern, k->value))
+				err(c, k, cp.ptr, "invalid key '%s': %s", k->value, s->key_hint ? s->key_hint : s->key_pattern);
+			check_node(c, s->items, ynode_map_value(n, i), cp.ptr);
+		}
+		break;
+	case SCH_OBJECT:
+		if (n->kind != YN_MAP) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		check_object(c, s, n, path);
+		break;
+	case SCH_STRING_OR_OBJECT:
+		if (n->kind == YN_SCALAR && n->stype == YS_STRING)
+			check_string_value(c, s, n, path);
+		else if (n->kind == YN_MAP)
+			check_node(c, s->alt, n, path);
+		else
+			got_wrong(c, s, n, path);
+		break;
+	case SCH_TAGGED: {
+		if (n->kind != YN_MAP) {
+			got_wrong(c, s, n, path);
+			break;
+		}
+		const ynode *t = ynode_map_get(n, "type");
+		const char *tags[16];
+		size_t ntags = 0;
+		buf list = BUF_INIT;
+		for (const schema_variant *v = s->variants; v->tag; v++) {
+			buf_printf(&list, "%s%s", ntags ? ", " : "", v->tag);
+			tags[ntags++] = v->tag;
+		}
+		child_path(&cp, path, "type");
+		if (!t) {
+			err(c, n, cp.ptr, "missing required key (one of: %s)", list.ptr);
+		} else if (t->kind != YN_SCALAR || t->stype != YS_STRING) {
+			err(c, t, cp.ptr, "expected one of: %s", list.ptr);
+		} else {
+			const schema_variant *hit = NULL;
+			for (const schema_variant *v = s->variants; v->tag; v++)
+				if (!strcmp(v->tag, t->value))
+					hit = v;
+			if (hit) {
+				check_node(c, hit->schema, n, path);
+			} else {
+				const char *sug = diag_suggest(t->value, tags, ntags);
+				if (sug)
+					err(c, t, cp.ptr, "invalid value '%s' (did you mean '%s'? expected one of: %s)", t->value,
+					    sug, list.ptr);
+				else
+					err(c, t, cp.ptr, "invalid value '%s' (expected one of: %s)", t->value, list.ptr);
+			}
+		}
+		buf_free(&list);
+		break;
+	}
+	}
+	buf_free(&cp);
+}
+
+size_t schema_check(const schema *s, const ynode *node, const char *file, const char *path,
+		    diag_list *diags)
+{
+	ctx c = { file, diags, 0 };
+	check_node(&c, s, node, path ? path : "");
+	return c.errors;
+}
+
+/* ---- JSON Schema generation ---- */
+
+static json_object *parse_json(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
+static void add_common(json_object *o, const schema *s)
+{
+	if (s->title)
+		json_object_object_add(o, "title", json_object_new_string(s->title));
+	if (s->description)
+		json_object_object_add(o, "description", json_object_new_string(s->description));
+	json_object *d = parse_json(s->default_json);
+	if (d || (s->default_json && !strcmp(s->default_json, "null")))
+		json_object_object_add(o, "default", d);
+	json_object *e = parse_json(s->examples_json);
+	if (e)
+		json_object_object_add(o, "examples", e);
+}
+
+static json_object *string_json(const schema *s)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string("string"));
+	if (s->min_len)
+		json_object_object_add(o, "minLength", json_object_new_int((int)s->min_len));
+	if (s->enum_values) {
+		json_object *a = json_object_new_array();
+		for (size_t i = 0; s->enum_values[i]; i++)
+			json_object_array_add(a, json_object_new_string(s->enum_values[i]));
+		json_object_object_add(o, "enum", a);
+	}
+	if (s->pattern)
+		json_object_object_add(o, "pattern", json_object_new_string(s->pattern));
+	return o;
+}
+
+static json_object *node_json(const schema *s);
+
+static json_object *object_json(const schema *s)
+{
+	json_object *o = json_object_new_object();
+	json_object *props = json_object_new_object();
+	json_object *req = json_object_new_array();
+	json_object *not_together = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string("object"));
+	for (const schema_field *f = s->fields; f && f->name; f++) {
+		json_object_object_add(props, f->name, node_json(f->schema));
+		if (f->flags & SF_REQUIRED)
+			json_object_array_add(req, json_object_new_string(f->name));
+		if (f->conflicts_with) {
+			/* "if f is present, conflicts_with must not be" */
+			json_object *dep = json_object_new_object();
+			json_object *not = json_object_new_object();
+			json_object *r = json_object_new_array();
+			json_object_array_add(r, json_object_new_string(f->conflicts_with));
+			json_object_object_add(not, "required", r);
+			json_object_object_add(dep, "not", not);
+			json_object_object_add(not_together, f->name, dep);
+		}
+	}
+	json_object_object_add(o, "properties", props);
+	if (json_object_array_length(req))
+		json_object_object_add(o, "required", req);
+	else
+		json_object_put(req);
+	if (json_object_object_length(not_together))
+		json_object_object_add(o, "dependentSchemas", not_together);
+	else
+		json_object_put(not_together);
+	if (s->exactly_one_of) {
+		json_object *one = json_object_new_array();
+		for (size_t i = 0; s->exactly_one_of[i]; i++) {
+			json_object *alt = json_object_new_object();
+			json_object *r = json_object_new_array();
+			json_object_array_add(r, json_object_new_string(s->exactly_one_of[i]));
+			json_object_object_add(alt, "required", r);
+			json_object_array_add(one, alt);
+		}
+		json_object_object_add(o, "oneOf", one);
+	}
+	json_object_object_add(o, "additionalProperties", json_object_new_boolean(0));
+	return o;
+}
+
+static json_object *node_json(const schema *s)
+{
+	json_object *o = NULL;
+	switch (s->type) {
+	case SCH_STRING:
+		o = string_json(s);
+		break;
+	case SCH_INTEGER:
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("integer"));
+		if (s->has_min)
+			json_object_object_add(o, "minimum", json_object_new_int64(s->min));
+		if (s->has_max)
+			json_object_object_add(o, "maximum", json_object_new_int64(s->max));
+		break;
+	case SCH_BOOLEAN:
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("boolean"));
+		break;
+	case SCH_SCALAR: {
+		o = json_object_new_object();
+		json_object *t = json_object_new_array();
+		json_object_array_add(t, json_object_new_string("string"));
+		json_object_array_add(t, json_object_new_string("number"));
+		json_object_array_add(t, json_object_new_string("boolean"));
+		json_object_object_add(o, "type", t);
+		break;
+	}
+	case SCH_DURATION: {
+		o = json_object_new_object();
+		json_object *any = json_object_new_array();
+		json_object *i = json_object_new_object();
+		json_object_object_add(i, "type", json_object_new_string("integer"));
+		json_object_object_add(i, "minimum", json_object_new_int(1));
+		json_object *st = json_object_new_object();
+		json_object_object_add(st, "type", json_object_new_string("string"));
+		json_object_object_add(st, "pattern", json_object_new_string(s->pattern));
+		json_object_array_add(any, i);
+		json_object_array_add(any, st);
+		json_object_object_add(o, "oneOf", any);
+		break;
+	}
+	case SCH_ARRAY:
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("array"));
+		json_object_object_add(o, "items", node_json(s->items));
+		if (s->min_items)
+			json_object_object_add(o, "minItems", json_object_new_int((int)s->min_items));
+		if (s->unique_items)
+			json_object_object_add(o, "uniqueItems", json_object_new_boolean(1));
+		break;
+	case SCH_MAP:
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("object"));
+		if (s->key_pattern) {
+			json_object *pn = json_object_new_object();
+			json_object_object_add(pn, "pattern", json_object_new_string(s->key_pattern));
+			json_object_object_add(o, "propertyNames", pn);
+		}
+		json_object_object_add(o, "additionalProperties", node_json(s->items));
+		break;
+	case SCH_OBJECT:
+		o = object_json(s);
+		break;
+	case SCH_STRING_OR_OBJECT: {
+		o = json_object_new_object();
+		json_object *any = json_object_new_array();
+		json_object_array_add(any, string_json(s));
+		json_object_array_add(any, node_json(s->alt));
+		json_object_object_add(o, "oneOf", any);
+		break;
+	}
+	case SCH_TAGGED: {
+		o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("object"));
+		json_object *req = json_object_new_array();
+		json_object_array_add(req, json_object_new_string("type"));
+		json_object_object_add(o, "required", req);
+		json_object *one = json_object_new_array();
+		for (const schema_variant *v = s->variants; v->tag; v++)
+			json_object_array_add(one, node_json(v->schema));
+		json_object_object_add(o, "oneOf", one);
+		break;
+	}
+	}
+	add_common(o, s);
+	return o;
+}
+
+json_object *schema_to_json(const schema *s)
+{
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "$schema", json_object_new_string("https://json-schema.org/draft/2020-12/schema"));
+	if (s->id)
+		json_object_object_add(root, "$id", json_object_new_string(s->id));
+	json_object *body = node_json(s);
+	json_object_object_foreach(body, key, val) {
+		json_object_object_add(root, key, json_object_get(val));
+	}
+	json_object_put(body);
+	return root;
+}

@@ -1,0 +1,481 @@
+#include "ytree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "../util/buf.h"
+
+#define TAG_PREFIX "tag:yaml.org,2002:"
+
+typedef struct builder {
+	ydoc *doc;
+	const ydoc_limits *lim;
+	diag_list *diags;
+	ynode **stack;
+	size_t depth;
+	size_t alloc;
+	size_t nodes;
+	int failed;  /* stop parsing */
+	int bad;     /* keep parsing to report more, but the document is invalid */
+} builder;
+
+static void node_free(ynode *n)
+{
+	if (!n)
+		return;
+	size_t total = n->kind == YN_MAP ? 2 * n->count + n->key_pending : n->count;
+	for (size_t i = 0; i < total; i++)
+		node_free(n->items[i]);
+	free(n->items);
+	free(n->value);
+	free(n);
+}
+
+void ydoc_free(ydoc *doc)
+{
+	if (!doc)
+		return;
+	node_free(doc->root);
+	free(doc->file);
+	free(doc->text);
+	free(doc);
+}
+
+/* ---- pre-checks that give better positions than libyaml's messages ---- */
+
+/* Returns 0 if valid; else fills line/col (1-based, col in characters). */
+static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, const char **what)
+{
+	unsigned ln = 1, cl = 1;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t need;
+		unsigned cp;
+		if (c == 0) {
+			*line = ln, *col = cl, *what = "NUL byte in file";
+			return -1;
+		}
+		if (c < 0x80) {
+			if (c == '\n')
+				ln++, cl = 0;
+			i++, cl++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0)
+			need = 1, cp = c & 0x1F;
+		else if ((c & 0xF0) == 0xE0)
+			need = 2, cp = c & 0x0F;
+		else if ((c & 0xF8) == 0xF0)
+			need = 3, cp = c & 0x07;
+		else
+			goto bad;
+		for (size_t k = 1; k <= need; k++) {
+			if (i + k >= len)
+				goto bad;
+			unsigned char d = (unsigned char)s[i + k];
+			if ((d & 0xC0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (d & 0x3F);
+		}
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			goto bad;
+		i += need + 1;
+		cl++;
+	}
+	return 0;
+bad:
+	*line = ln, *col = cl, *what = "invalid UTF-8 byte sequence";
+	return -1;
+}
+
+/* First line whose indentation contains a tab, if any (0 if none). */
+static unsigned find_tab_indent(const char *s, size_t len, unsigned *col)
+{
+	unsigned ln = 1;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = 1;
+		while (i < len && (s[i] == ' ' || s[i] == '\t')) {
+			if (s[i] == '\t') {
+				*col = c;
+				return ln;
+			}
+			i++, c++;
+		}
+		while (i < len && s[i] != '\n')
+			i++;
+		i++, ln++;
+	}
+	return 0;
+}
+
+/* ---- scalar typing (YAML 1.2 core schema) ---- */
+
+static bool all_in(const char *s, const char *set)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!strchr(set, *s))
+			return false;
+	return true;
+}
+
+static bool is_core_float(const char *s)
+{
+	const char *p = s;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!strcmp(p, ".inf") || !strcmp(p, ".Inf") || !strcmp(p, ".INF"))
+		return true;
+	if (p == s && (!strcmp(p, ".nan") || !strcmp(p, ".NaN") || !strcmp(p, ".NAN")))
+		return true;
+	int digits = 0;
+	while (*p >= '0' && *p <= '9')
+		p++, digits++;
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9')
+			p++, digits++;
+	}
+	if (!digits)
+		return false;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
+static yscalar_type resolve_plain(const char *v)
+{
+	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
+		return YS_NULL;
+	if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") || !strcmp(v, "false") ||
+	    !strcmp(v, "False") || !strcmp(v, "FALSE"))
+		return YS_BOOL;
+	const char *p = v;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (all_in(p, "0123456789"))
+		return YS_INT;
+	if (p == v && (!strncmp(v, "0o", 2) && all_in(v + 2, "01234567")))
+		return YS_INT;
+	if (p == v && (!strncmp(v, "0x", 2) && all_in(v + 2, "0123456789abcdefABCDEF")))
+		return YS_INT;
+	if (is_core_float(v))
+		return YS_FLOAT;
+	return YS_STRING;
+}
+
+/* ---- building ---- */
+
+static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
+{
+	if (++b->nodes > b->lim->max_nodes) {
+		if (!b->failed)
+			diag_error(b->diags, b->doc->file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+				   "document has more than %zu nodes; refusing to load it", b->lim->max_nodes);
+		b->failed = 1;
+		return NULL;
+	}
+	ynode *n = xcalloc(1, sizeof(*n));
+	n->kind = kind;
+	n->line = (unsigned)m->line + 1;
+	n->col = (unsigned)m->column + 1;
+	n->start = m->index;
+	return n;
+}
+
+static void child_append(ynode *parent, ynode *child)
+{
+	size_t total = parent->kind == YN_MAP ? 2 * parent->count + parent->key_pending : parent->count;
+	parent->items = xrealloc(parent->items, (total + 1) * sizeof(*parent->items));
+	parent->items[total] = child;
+	if (parent->kind == YN_MAP) {
+		if (parent->key_pending)
+			parent->count++;
+		parent->key_pending = !parent->key_pending;
+	} else {
+		parent->count++;
+	}
+}
+
+static int check_tag(builder *b, const yaml_char_t *tag, ynode *n)
+{
+	if (!tag)
+		return 0;
+	const char *t = (const char *)tag;
+	if (!strcmp(t, "!"))
+		return 0;
+	if (!strncmp(t, TAG_PREFIX, strlen(TAG_PREFIX))) {
+		const char *k = t + strlen(TAG_PREFIX);
+		if (n->kind == YN_SCALAR) {
+			if (!strcmp(k, "str")) {
+				n->stype = YS_STRING;
+				return 0;
+			}
+			yscalar_type want = !strcmp(k, "int") ? YS_INT : !strcmp(k, "float") ? YS_FLOAT
+					  : !strcmp(k, "bool") ? YS_BOOL : !strcmp(k, "null") ? YS_NULL : YS_STRING;
+			if (want != YS_STRING && resolve_plain(n->value) == want) {
+				n->stype = want;
+				return 0;
+			}
+		} else if ((n->kind == YN_SEQ && !strcmp(k, "seq")) || (n->kind == YN_MAP && !strcmp(k, "map"))) {
+			return 0;
+		}
+	}
+	diag_error(b->diags, b->doc->file, n->line, n->col, NULL, "unsupported YAML tag '%s'", t);
+	return -1;
+}
+
+static int attach(builder *b, ynode *n)
+{
+	if (b->depth == 0) {
+		b->doc->root = n;
+		return 0;
+	}
+	ynode *parent = b->stack[b->depth - 1];
+	if (parent->kind == YN_MAP && !parent->key_pending) {
+		/* n is a key */
+		if (n->kind != YN_SCALAR) {
+			diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
+				   "mapping keys must be plain strings, not a %s", ynode_kind_name(n));
+			b->bad = 1;
+		} else {
+			for (size_t i = 0; i < parent->count; i++) {
+				ynode *k = ynode_map_key(parent, i);
+				if (!strcmp(k->value, n->value)) {
+					diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
+						   "duplicate key '%s' (first defined at line %u, column %u)",
+						   n->value, k->line, k->col);
+					b->bad = 1;
+					break;
+				}
+			}
+		}
+	}
+	child_append(parent, n);
+	return 0;
+}
+
+static int push(builder *b, ynode *n)
+{
+	if (b->depth >= b->lim->max_depth) {
+		diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
+			   "nesting deeper than %u levels; refusing to load it", b->lim->max_depth);
+		b->failed = 1;
+		return -1;
+	}
+	if (b->depth == b->alloc) {
+		b->alloc = b->alloc ? b->alloc * 2 : 16;
+		b->stack = xrealloc(b->stack, b->alloc * sizeof(*b->stack));
+	}
+	b->stack[b->depth++] = n;
+	return 0;
+}
+
+static void report_parser_error(builder *b, yaml_parser_t *p)
+{
+	unsigned line = (unsigned)p->problem_mark.line + 1, col = (unsigned)p->problem_mark.column + 1;
+	buf m = BUF_INIT;
+	buf_puts(&m, p->problem ? p->problem : "YAML syntax error");
+	if (p->context)
+		buf_printf(&m, " (%s at line %u, column %u)", p->context, (unsigned)p->context_mark.line + 1,
+			   (unsigned)p->context_mark.column + 1);
+	if (p->error == YAML_READER_ERROR) {
+		/* reader errors carry a byte offset rather than a line */
+		line = 0, col = 0;
+	}
+	diag_error(b->diags, b->doc->file, line, col, NULL, "%s", m.ptr);
+	buf_free(&m);
+}
+
+int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
+	       const ydoc_limits *limits, diag_list *diags)
+{
+	static const ydoc_limits deflim = YDOC_LIMITS_DEFAULT;
+	const ydoc_limits *lim = limits ? limits : &deflim;
+	*out = NULL;
+	if (len > lim->max_bytes)
+		return diag_error(diags, file, 0, 0, NULL, "file is %zu bytes; the limit is %zu bytes", len,
+				  lim->max_bytes);
+
+	unsigned line, col;
+	const char *what;
+	if (check_utf8(data, len, &line, &col, &what))
+		return diag_error(diags, file, line, col, NULL, "%s", what);
+
+	ydoc *doc = xcalloc(1, sizeof(*doc));
+	doc->file = xstrdup(file);
+	doc->text = xstrndup(data, len);
+	doc->len = len;
+
+	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0 };
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	size_t ndocs = 0;
+	int done = 0;
+	unsigned tab_col = 0, tab_line = find_tab_indent(data, len, &tab_col);
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)doc->text, len);
+	while (!done && !b.failed) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			if (tab_line)
+				diag_error(diags, file, tab_line, tab_col, NULL,
+					   "tab character in indentation; YAML allows only spaces");
+			else
+				report_parser_error(&b, &parser);
+			b.failed = 1;
+			break;
+		}
+		const yaml_mark_t *m = &ev.start_mark;
+		ynode *n = NULL;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++ndocs > 1) {
+				diag_error(diags, file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+					   "more than one YAML document in the file; a spec is one document");
+				b.failed = 1;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			diag_error(diags, file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+				   "YAML aliases (*%s) are not supported; write the value out", ev.data.alias.anchor);
+			b.bad = 1;
+			if ((n = node_new(&b, YN_SCALAR, m))) {
+				n->value = xstrdup("");
+				n->stype = YS_NULL;
+				attach(&b, n);
+			}
+			break;
+		case YAML_SCALAR_EVENT:
+			if (ev.data.scalar.anchor) {
+				diag_error(diags, file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+					   "YAML anchors (&%s) are not supported", ev.data.scalar.anchor);
+				b.bad = 1;
+			}
+			if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
+				diag_error(diags, file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+					   "NUL character in a string");
+				b.failed = 1;
+				break;
+			}
+			if (!(n = node_new(&b, YN_SCALAR, m)))
+				break;
+			n->value = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+			n->end = ev.end_mark.index;
+			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+			n->stype = n->quoted ? YS_STRING : resolve_plain(n->value);
+			if (check_tag(&b, ev.data.scalar.tag, n))
+				b.bad = 1;
+			attach(&b, n);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT: {
+			int is_map = ev.type == YAML_MAPPING_START_EVENT;
+			const yaml_char_t *anchor = is_map ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor;
+			if (anchor) {
+				diag_error(diags, file, (unsigned)m->line + 1, (unsigned)m->column + 1, NULL,
+					   "YAML anchors (&%s) are not supported", anchor);
+				b.bad = 1;
+			}
+			if (!(n = node_new(&b, is_map ? YN_MAP : YN_SEQ, m)))
+				break;
+			n->flow = is_map ? ev.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+					 : ev.data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+			if (check_tag(&b, is_map ? ev.data.mapping_start.tag : ev.data.sequence_start.tag, n))
+				b.bad = 1;
+			attach(&b, n);
+			push(&b, n);
+			break;
+		}
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT: {
+			ynode *top = b.stack[--b.depth];
+			top->end = ev.end_mark.index;
+			break;
+		}
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	free(b.stack);
+	if (b.failed || b.bad) {
+		ydoc_free(doc);
+		return AML_EINVALID;
+	}
+	*out = doc;
+	return AML_OK;
+}
+
+int ydoc_load_file(ydoc **out, const char *path, const char *display_name,
+		   const ydoc_limits *limits, diag_list *diags)
+{
+	static const ydoc_limits deflim = YDOC_LIMITS_DEFAULT;
+	const ydoc_limits *lim = limits ? limits : &deflim;
+	const char *name = display_name ? display_name : path;
+	buf data = BUF_INIT;
+	*out = NULL;
+	if (buf_read_file(&data, path, lim->max_bytes) < 0) {
+		int rc;
+		if (errno == EFBIG)
+			rc = diag_error(diags, name, 0, 0, NULL, "file is larger than %zu bytes; refusing to read it",
+					lim->max_bytes);
+		else
+			rc = diag_errno(diags, name, "cannot read");
+		buf_free(&data);
+		return rc;
+	}
+	int rc = ydoc_parse(out, name, data.ptr, data.len, lim, diags);
+	buf_free(&data);
+	return rc;
+}
+
+ynode *ynode_map_get(const ynode *map, const char *key)
+{
+	if (!map || map->kind != YN_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->count; i++)
+		if (!strcmp(ynode_map_key(map, i)->value, key))
+			return ynode_map_value(map, i);
+	return NULL;
+}
+
+bool ynode_is_scalar(const ynode *n)
+{
+	return n && n->kind == YN_SCALAR;
+}
+
+const char *ynode_kind_name(const ynode *n)
+{
+	if (!n)
+		return "nothing";
+	switch (n->kind) {
+	case YN_SEQ: return "sequence";
+	case YN_MAP: return "mapping";
+	default: break;
+	}
+	switch (n->stype) {
+	case YS_NULL: return "null";
+	case YS_BOOL: return "boolean";
+	case YS_INT: return "integer";
+	case YS_FLOAT: return "number";
+	default: return "string";
+	}
+}
