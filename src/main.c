@@ -16,8 +16,14 @@ struct cmd {
 
 /* Sorted by name. */
 static const struct cmd commands[] = {
+	{ "apply", cmd_apply, "start the runs that plan shows" },
+	{ "cancel", cmd_cancel, "stop a run" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
+	{ "logs", cmd_logs, "print (or follow) a run's driver log" },
+	{ "plan", cmd_plan, "show what apply would do, and why" },
+	{ "status", cmd_status, "runs, their state, and drift from the specs" },
 	{ "validate", cmd_validate, "check specs and the workspace file" },
+	{ "__supervise", cmd_supervise, NULL },
 };
 
 static const char usage_text[] =

@@ -107,3 +107,37 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 	}
 	return diags->errors ? AML_EINVALID : AML_OK;
 }
+
+int specset_workspace(workspace **out, specset *set, const cli *ctx, diag_list *diags)
+{
+	*out = NULL;
+	workspace *ws = NULL;
+	for (size_t i = 0; i < set->nfiles; i++) {
+		if (!set->files[i].ws || set->files[i].is_workspace)
+			continue;
+		if (ws && set->files[i].ws != ws)
+			return diag_error(diags, set->files[i].display, 0, 0, NULL,
+					  "belongs to workspace %s, but other specs given belong to %s; run one workspace at a time",
+					  set->files[i].ws->root, ws->root);
+		ws = set->files[i].ws;
+	}
+	if (!ws) {
+		char *root = NULL;
+		int rc = workspace_find_root(&root, ".", ctx->workspace_dir, diags);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < set->nworkspaces && !ws; i++)
+			if (!strcmp(set->workspaces[i]->root, root))
+				ws = set->workspaces[i];
+		if (!ws) {
+			rc = workspace_open(&ws, root, diags);
+			set->workspaces = xrealloc(set->workspaces, (set->nworkspaces + 1) * sizeof(*set->workspaces));
+			set->workspaces[set->nworkspaces++] = ws;
+		}
+		free(root);
+		if (rc)
+			return rc;
+	}
+	*out = ws;
+	return AML_OK;
+}

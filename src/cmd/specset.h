@@ -31,4 +31,10 @@ typedef struct specset {
 int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags);
 void specset_free(specset *set);
 
+
+
+/* For verbs that act on one workspace: the single workspace of the loaded
+ * specs (or, with no specs, of ctx->workspace_dir or the current folder).
+ * The workspace is owned by the set. */
+int specset_workspace(workspace **out, specset *set, const cli *ctx, diag_list *diags);
 #endif

@@ -1,0 +1,50 @@
+/* amlspec cancel RUN_ID: stops a run (SIGTERM to its process group, then
+ * SIGKILL after a grace period on the local target); status Canceled. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "cmd/runcmd.h"
+
+static const char usage[] =
+	"usage: amlspec cancel RUN_ID [--grace SECONDS]\n"
+	"\n"
+	"Stops the run: SIGTERM, then SIGKILL after the grace period (default 10 s).\n";
+
+int cmd_cancel(int argc, char **argv, cli *ctx)
+{
+	const char *id = NULL;
+	double grace = 10;
+	for (int i = 1; i < argc; i++) {
+		bool missing = false;
+		const char *v;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		} else if ((v = cli_opt_value(argc, argv, &i, "--grace", &missing))) {
+			grace = strtod(v, NULL);
+		} else if (missing || argv[i][0] == '-' || id) {
+			return cli_usage(ctx, usage);
+		} else {
+			id = argv[i];
+		}
+	}
+	if (!id)
+		return cli_usage(ctx, usage);
+	runcmd r = RUNCMD_INIT;
+	if (runcmd_open(&r, id, ctx))
+		return runcmd_close(&r), EXIT_FAIL;
+	int rc = r.ops->cancel(r.cfg, r.rec, grace, &r.diags);
+	if (rc) {
+		cli_print_diags(ctx, &r.diags, stderr);
+	} else if (ctx->output == OUT_JSON) {
+		json_object *o = cli_envelope(ctx);
+		json_object_object_add(o, "run_id", json_object_new_string(r.rec->id));
+		json_object_object_add(o, "status", json_object_new_string(run_status_name(run_record_status(r.rec))));
+		cli_print_json(o);
+	} else {
+		printf("%s %s\n", r.rec->id, run_status_name(run_record_status(r.rec)));
+	}
+	runcmd_close(&r);
+	return rc ? EXIT_FAIL : EXIT_OK;
+}
