@@ -19,6 +19,7 @@ static const struct cmd commands[] = {
 	{ "apply", cmd_apply, "start the runs that plan shows" },
 	{ "cancel", cmd_cancel, "stop a run" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
+	{ "lock", cmd_lock, "write or move the pins in amlspec.lock" },
 	{ "logs", cmd_logs, "print (or follow) a run's driver log" },
 	{ "plan", cmd_plan, "show what apply would do, and why" },
 	{ "status", cmd_status, "runs, their state, and drift from the specs" },

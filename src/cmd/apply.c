@@ -12,6 +12,7 @@
 #include "cmd/specset.h"
 #include "env/materialize.h"
 #include "plan/plan.h"
+#include "plan/saved.h"
 #include "provenance/provenance.h"
 #include "snapshot/snapshot.h"
 #include "target/target.h"
@@ -19,11 +20,13 @@
 #include "workspace/runs.h"
 
 static const char usage[] =
-	"usage: amlspec apply [PATH...] [--rerun] [--no-wait] [--fatal-limits]\n"
+	"usage: amlspec apply [PATH... | PLANFILE] [--rerun] [--no-wait] [--fatal-limits]\n"
 	"\n"
 	"Starts a run for every spec that plan shows as + create or ~ rerun, and\n"
 	"records it. --rerun starts a run even when nothing changed; --no-wait\n"
-	"returns once the runs have started. Exit 0 when every run completed,\n"
+	"returns once the runs have started. PLANFILE (from plan -out) applies\n"
+	"exactly that plan, or is refused if anything moved since.\n"
+	"Exit 0 when every run completed,\n"
 	"1 on an error or when a run failed.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -186,12 +189,31 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 	state *st = NULL;
 	state_lock *lock = NULL;
 	plan p = { 0 };
+	lockfile lock_file = { 0 };
 	started *runs = NULL;
 	size_t nruns = 0;
 	int exit_code = EXIT_FAIL;
 	char *state_dir = NULL;
 	bool failed = false;
+	json_object *saved = NULL;
+	strlist saved_files = STRLIST_INIT;
 
+	if (npaths == 1) {
+		int s = saved_plan_load(&saved, paths[0], &diags);
+		if (s < 0)
+			goto done;
+		if (s == 1) {
+			saved_plan_files(saved, &saved_files);
+			npaths = (int)saved_files.count;
+			free(paths);
+			paths = xcalloc(saved_files.count + 1, sizeof(char *));
+			for (size_t k = 0; k < saved_files.count; k++)
+				paths[k] = saved_files.items[k];
+			json_object *rr;
+			if (json_object_object_get_ex(saved, "rerun", &rr) && json_object_get_boolean(rr))
+				opts.rerun_all = true;
+		}
+	}
 	if (specset_load(&set, npaths, paths, ctx, &diags) || specset_workspace(&ws, &set, ctx, &diags))
 		goto done;
 	state_dir = workspace_state_dir(ws);
@@ -203,6 +225,9 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 	/* Build the environments before taking the workspace lock: they are cached
 	 * by digest under their own lock, and a long build should not hold off
 	 * other commands on this workspace. */
+	if (lockfile_load(&lock_file, ws->root, &diags))
+		goto done;
+	opts.lock = &lock_file;
 	if (state_load(&st, state_dir, &diags) || plan_build(&p, &set, ws, st, state_dir, &opts, &diags))
 		goto done;
 	for (size_t i = 0; i < p.count; i++) {
@@ -221,9 +246,18 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 
 	if (state_lock_acquire(&lock, state_dir, "apply", ctx->lock_timeout, &diags))
 		goto done;
-	/* re-plan under the lock: another apply may have run meanwhile */
+	/* re-plan under the lock: another apply (or lock) may have run meanwhile */
+	lockfile_free(&lock_file);
+	if (lockfile_load(&lock_file, ws->root, &diags))
+		goto done;
+	opts.lock = &lock_file;
 	if (state_load(&st, state_dir, &diags) || plan_build(&p, &set, ws, st, state_dir, &opts, &diags))
 		goto done;
+	if (saved && saved_plan_check(saved, &p, ws, &diags)) {
+		diag_add(&diags, DIAG_ERROR, NULL, 0, 0, NULL,
+			 "the saved plan is stale and was not applied; run 'amlspec plan -out FILE' again");
+		goto done;
+	}
 	cli_print_diags(ctx, &diags, stderr);
 	diag_list_free(&diags);
 
@@ -253,6 +287,21 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 				e->env.label, json_object_get_boolean(json_object_object_get(r->rec->doc, "env_reused"))
 						      ? ", cached" : "");
 	}
+	/* pin the unpinned curated references that these runs resolved */
+	for (size_t i = 0; i < p.count; i++) {
+		plan_entry *e = &p.entries[i];
+		if (e->action == PLAN_NOOP || !e->pin_name)
+			continue;
+		const catalog_entry *ce = catalog_find(&ws->cat, e->pin_name);
+		const catalog_version *v = ce ? catalog_entry_version(ce, e->env.curated_version) : NULL;
+		if (v) {
+			char *d = envdef_digest(&v->def);
+			lockfile_set(&lock_file, ce->name, v->version, d);
+			free(d);
+		}
+	}
+	if (lockfile_save(&lock_file, &diags))
+		failed = true;
 	state_lock_release(lock);
 	lock = NULL;
 
@@ -367,6 +416,9 @@ done:
 	}
 	free(runs);
 	plan_free(&p);
+	lockfile_free(&lock_file);
+	json_object_put(saved);
+	strlist_free(&saved_files);
 	state_free(st);
 	free(state_dir);
 	specset_free(&set);

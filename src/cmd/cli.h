@@ -37,6 +37,7 @@ int cmd_envs(int argc, char **argv, cli *ctx);
 int cmd_plan(int argc, char **argv, cli *ctx);
 int cmd_apply(int argc, char **argv, cli *ctx);
 int cmd_status(int argc, char **argv, cli *ctx);
+int cmd_lock(int argc, char **argv, cli *ctx);
 int cmd_logs(int argc, char **argv, cli *ctx);
 int cmd_cancel(int argc, char **argv, cli *ctx);
 int cmd_supervise(int argc, char **argv, cli *ctx);

@@ -11,6 +11,8 @@
 static void entry_free(plan_entry *e)
 {
 	strlist_free(&e->reasons);
+	strlist_free(&e->notes);
+	free(e->pin_name);
 	for (size_t i = 0; i < e->nfields; i++) {
 		free(e->fields[i].path);
 		free(e->fields[i].old_value);
@@ -165,6 +167,45 @@ static const char *jstr(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* Resolves the spec's environment honouring amlspec.lock: an unpinned
+ * curated reference takes the locked version, whose content must still have
+ * the locked digest; without a pin it takes the latest and apply pins it. */
+static int resolve_locked(plan_entry *e, const run_spec *spec, const catalog *cat, const lockfile *lock,
+			  diag_list *diags)
+{
+	env_spec es = spec->environment;
+	const catalog_entry *ce = es.ref_name ? catalog_find(cat, es.ref_name) : NULL;
+	if (ce && es.ref_version == 0 && lock) {
+		const lock_pin *pin = lockfile_get(lock, ce->name);
+		if (pin) {
+			const catalog_version *v = catalog_entry_version(ce, pin->version);
+			if (!v)
+				return diag_error(diags, spec->file, 0, 0, "environment",
+						  "amlspec.lock pins %s@%ld, which the catalog does not have; run 'amlspec lock --upgrade'",
+						  ce->name, pin->version);
+			char *d = envdef_digest(&v->def);
+			int bad = strcmp(d, pin->digest);
+			if (bad)
+				diag_error(diags, spec->file, 0, 0, "environment",
+					   "the catalog's content of %s@%ld changed since it was locked (%s, now %s); "
+					   "run 'amlspec lock --upgrade' to accept it",
+					   ce->name, pin->version, pin->digest, d);
+			free(d);
+			if (bad)
+				return AML_EINVALID;
+			es.ref_version = pin->version;
+			const catalog_version *latest = catalog_entry_latest(ce);
+			if (latest->version != pin->version)
+				strlist_add_owned(&e->notes, xasprintf("%s is locked at @%ld; the catalog has @%ld "
+								       "('amlspec lock --upgrade' moves it)",
+								       ce->name, pin->version, latest->version));
+		} else {
+			e->pin_name = xstrdup(ce->name);
+		}
+	}
+	return env_resolve(&e->env, &es, cat, diags);
+}
+
 typedef struct snap_cache {
 	char *dir;
 	snapshot_info info;
@@ -192,7 +233,7 @@ int plan_build(plan *out, specset *set, workspace *ws, const state *st, const ch
 		plan_entry *e = &out->entries[out->count++];
 		memset(e, 0, sizeof(*e));
 		e->file = f;
-		if (env_resolve(&e->env, &spec->environment, cat, diags)) {
+		if (resolve_locked(e, spec, cat, opts->lock, diags)) {
 			rc = AML_EINVALID;
 			continue;
 		}

@@ -8,6 +8,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/specset.h"
+#include "env/lockfile.h"
 #include "env/resolve.h"
 #include "snapshot/snapshot.h"
 #include "workspace/state.h"
@@ -24,6 +25,8 @@ typedef struct plan_entry {
 	spec_file *file;           /* borrowed from the specset */
 	plan_action action;
 	strlist reasons;           /* one line each, for the summary */
+	strlist notes;             /* information that is not a reason (an upgrade exists, ...) */
+	char *pin_name;            /* an unpinned curated reference that apply will pin */
 	field_change *fields;
 	size_t nfields;
 	bool env_changed;
@@ -50,6 +53,7 @@ typedef struct plan {
 typedef struct plan_opts {
 	bool rerun_all;           /* apply --rerun */
 	bool fatal_limits;
+	const lockfile *lock;     /* amlspec.lock, or NULL to resolve unpinned references to the latest */
 } plan_opts;
 
 /* Builds the plan for every valid spec in set (one workspace: ws). */

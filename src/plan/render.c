@@ -101,8 +101,11 @@ void plan_render_text(const plan *p, const cli *ctx, FILE *out)
 	char d1[24], d2[24];
 	for (size_t i = 0; i < p->count; i++) {
 		const plan_entry *e = &p->entries[i];
-		if (e->action == PLAN_NOOP)
+		if (e->action == PLAN_NOOP) {
+			for (size_t k = 0; k < e->notes.count; k++)
+				buf_printf(&b, "note: %s: %s\n\n", e->file->spec->address, e->notes.items[k]);
 			continue;
+		}
 		const run_spec *s = e->file->spec;
 		const char *col = e->action == PLAN_CREATE ? C_GREEN : C_YELLOW;
 		buf_printf(&b, "%s%s %s%s %s%s  (%s)\n", cli_c(ctx, col), action_symbol(e->action), action_word(e->action),
@@ -153,6 +156,8 @@ void plan_render_text(const plan *p, const cli *ctx, FILE *out)
 				buf_printf(&b, "    last run %s: %s%s%s\n", e->last_run_id, e->last_run_status,
 					   e->last_run_error ? ": " : "", e->last_run_error ? e->last_run_error : "");
 		}
+		for (size_t k = 0; k < e->notes.count; k++)
+			buf_printf(&b, "    note: %s\n", e->notes.items[k]);
 		for (size_t k = 0; k < e->reasons.count; k++)
 			if (!strcmp(e->reasons.items[k], "--rerun"))
 				buf_puts(&b, "    forced by --rerun\n");
@@ -190,6 +195,10 @@ static json_object *entry_json(const plan_entry *e)
 	for (size_t k = 0; k < e->reasons.count; k++)
 		json_object_array_add(reasons, json_object_new_string(e->reasons.items[k]));
 	json_object_object_add(o, "reasons", reasons);
+	json_object *notes = json_object_new_array();
+	for (size_t k = 0; k < e->notes.count; k++)
+		json_object_array_add(notes, json_object_new_string(e->notes.items[k]));
+	json_object_object_add(o, "notes", notes);
 	json_object *fields = json_object_new_array();
 	for (size_t k = 0; k < e->nfields; k++) {
 		json_object *f = json_object_new_object();
