@@ -18,6 +18,7 @@ struct cmd {
 static const struct cmd commands[] = {
 	{ "apply", cmd_apply, "start the runs that plan shows" },
 	{ "cancel", cmd_cancel, "stop a run" },
+	{ "diff", cmd_diff, "what the specs mean differently between two git revisions" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
 	{ "lock", cmd_lock, "write or move the pins in amlspec.lock" },
 	{ "logs", cmd_logs, "print (or follow) a run's driver log" },

@@ -33,6 +33,7 @@ typedef struct cli {
 typedef int (*cmd_fn)(int argc, char **argv, cli *ctx);
 
 int cmd_validate(int argc, char **argv, cli *ctx);
+int cmd_diff(int argc, char **argv, cli *ctx);
 int cmd_envs(int argc, char **argv, cli *ctx);
 int cmd_plan(int argc, char **argv, cli *ctx);
 int cmd_apply(int argc, char **argv, cli *ctx);

@@ -59,10 +59,17 @@ int lockfile_load(lockfile *out, const char *root, diag_list *diags)
 	if (!fs_is_file(out->path))
 		return AML_OK;
 	out->exists = true;
+	buf text = BUF_INIT;
+	int rc = buf_read_file(&text, out->path, 1024 * 1024) < 0 ? diag_errno(diags, "amlspec.lock", "cannot read")
+								    : lockfile_parse(out, text.ptr, text.len, diags);
+	buf_free(&text);
+	return rc;
+}
+
+int lockfile_parse(lockfile *out, const char *text, size_t len, diag_list *diags)
+{
 	ydoc *doc = NULL;
-	char *shown = xstrdup("amlspec.lock");
-	int rc = ydoc_load_file(&doc, out->path, shown, NULL, diags);
-	free(shown);
+	int rc = ydoc_parse(&doc, "amlspec.lock", text, len, NULL, diags);
 	if (rc)
 		return rc;
 	const ynode *envs = doc->root ? ynode_map_get(doc->root, "environments") : NULL;

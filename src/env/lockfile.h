@@ -6,6 +6,7 @@
 #define AMLSPEC_LOCKFILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/diag.h"
 
@@ -24,6 +25,8 @@ typedef struct lockfile {
 } lockfile;
 
 int lockfile_load(lockfile *out, const char *workspace_root, diag_list *diags);
+/* Reads pins from text (a lock file at a git revision) into out. */
+int lockfile_parse(lockfile *out, const char *text, size_t len, diag_list *diags);
 void lockfile_free(lockfile *l);
 const lock_pin *lockfile_get(const lockfile *l, const char *name);
 void lockfile_set(lockfile *l, const char *name, long version, const char *digest);

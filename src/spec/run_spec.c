@@ -378,3 +378,30 @@ json_object *run_spec_to_json(const run_spec *s)
 	json_object_object_add(o, "timeout_seconds", json_object_new_int64(s->timeout_seconds));
 	return o;
 }
+
+int run_spec_parse_text(run_spec **out, const char *display, const char *path_for_name, const char *text, size_t len,
+			diag_list *diags)
+{
+	ydoc *doc = NULL;
+	size_t errors_before = diags->errors;
+	*out = NULL;
+	int rc = ydoc_parse(&doc, display, text, len, NULL, diags);
+	if (rc)
+		return rc;
+	if (!doc->root || doc->root->kind != YN_MAP) {
+		ydoc_free(doc);
+		return diag_error(diags, display, 1, 1, NULL, "not a run spec (empty, or not a mapping)");
+	}
+	schema_check(&schema_run_spec, doc->root, display, "", diags);
+	run_spec *s = xcalloc(1, sizeof(*s));
+	s->file = xstrdup(display);
+	s->abs_file = xstrdup(path_for_name);
+	decode(s, doc->root);
+	ydoc_free(doc);
+	if (diags->errors > errors_before) {
+		run_spec_free(s);
+		return AML_EINVALID;
+	}
+	*out = s;
+	return AML_OK;
+}
