@@ -499,6 +499,11 @@ static json_object *node_json(const schema *s)
 		json_object *st = json_object_new_object();
 		json_object_object_add(st, "type", json_object_new_string("string"));
 		json_object_object_add(st, "pattern", json_object_new_string(s->pattern));
+		/* a duration is at least 1 second, as the checker requires of both
+		 * forms: no string of only zeros, whatever its unit ("0", "0s", "00d") */
+		json_object *zero = json_object_new_object();
+		json_object_object_add(zero, "pattern", json_object_new_string("^0+[a-z]?$"));
+		json_object_object_add(st, "not", zero);
 		json_object_array_add(any, i);
 		json_object_array_add(any, st);
 		json_object_object_add(o, "oneOf", any);
