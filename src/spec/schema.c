@@ -545,10 +545,35 @@ static json_object *node_json(const schema *s)
 		json_object *req = json_object_new_array();
 		json_object_array_add(req, json_object_new_string("type"));
 		json_object_object_add(o, "required", req);
-		json_object *one = json_object_new_array();
-		for (const schema_variant *v = s->variants; v->tag; v++)
-			json_object_array_add(one, node_json(v->schema));
-		json_object_object_add(o, "oneOf", one);
+		/* `type` picks the variant, as in the checker: an unknown type is
+		 * one error on `type` (enum), and a known one is checked against
+		 * its variant only (if/then), so editors report that variant's
+		 * problems rather than every variant's, as a oneOf would. */
+		json_object *tags = json_object_new_array();
+		json_object *all = json_object_new_array();
+		for (const schema_variant *v = s->variants; v->tag; v++) {
+			json_object_array_add(tags, json_object_new_string(v->tag));
+			json_object *cond = json_object_new_object();
+			json_object *cprops = json_object_new_object();
+			json_object *ctype = json_object_new_object();
+			json_object *creq = json_object_new_array();
+			json_object_object_add(ctype, "const", json_object_new_string(v->tag));
+			json_object_object_add(cprops, "type", ctype);
+			json_object_object_add(cond, "properties", cprops);
+			json_object_array_add(creq, json_object_new_string("type"));
+			json_object_object_add(cond, "required", creq);
+			json_object *branch = json_object_new_object();
+			json_object_object_add(branch, "if", cond);
+			json_object_object_add(branch, "then", node_json(v->schema));
+			json_object_array_add(all, branch);
+		}
+		json_object *props = json_object_new_object();
+		json_object *type = json_object_new_object();
+		json_object_object_add(type, "type", json_object_new_string("string"));
+		json_object_object_add(type, "enum", tags);
+		json_object_object_add(props, "type", type);
+		json_object_object_add(o, "properties", props);
+		json_object_object_add(o, "allOf", all);
 		break;
 	}
 	}
