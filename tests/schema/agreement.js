@@ -71,6 +71,12 @@ if (!AMLSPEC) {
 	console.error("agreement: AMLSPEC must name the amlspec binary");
 	process.exit(2);
 }
+try {
+	fs.accessSync(AMLSPEC, fs.constants.X_OK);
+} catch (e) {
+	console.error(`agreement: AMLSPEC=${AMLSPEC} is not an executable file (build amlspec first)`);
+	process.exit(2);
+}
 
 // ---- YAML 1.2 core schema ----
 
