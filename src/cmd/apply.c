@@ -327,6 +327,7 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 			if (run_status_terminal(run_record_status(r->rec)))
 				continue;
 			long long off = 0;
+			long wait_ms = 2;
 			if (ctx->output == OUT_TEXT && nruns > 1)
 				fprintf(stderr, "--- %s (%s) ---\n", r->address, r->rec->id);
 			/* follow in short slices so Ctrl-C can be answered */
@@ -354,8 +355,11 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 						break;
 					}
 				}
-				struct timespec ts = { 0, 100 * 1000000L };
+				/* short runs end fast: start polling at 2 ms, back off to 100 ms */
+				struct timespec ts = { 0, wait_ms * 1000000L };
 				nanosleep(&ts, NULL);
+				if (wait_ms < 100)
+					wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
 			}
 			if (no_wait)
 				break;
