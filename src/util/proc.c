@@ -6,10 +6,9 @@
  * a plain fork and loses its error reporting). Between fork() and execve()
  * the child calls only async-signal-safe functions: everything that
  * allocates (PATH search, the environment array) happens in the parent. */
-/* pipe2(): POSIX.1-2024, but glibc still declares it only for _GNU_SOURCE.
+/* pipe2() needs _GNU_SOURCE, which the build defines for every file.
  * O_CLOEXEC at creation matters: another fork() between pipe() and fcntl()
  * would leak the pipe into that child and keep end-of-file from coming. */
-#define _GNU_SOURCE
 
 #include "proc.h"
 
