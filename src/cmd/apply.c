@@ -197,6 +197,7 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 	bool failed = false;
 	json_object *saved = NULL;
 	strlist saved_files = STRLIST_INIT;
+	strlist built = STRLIST_INIT; /* digests this apply built (not cached) */
 
 	if (npaths == 1) {
 		int s = saved_plan_load(&saved, paths[0], &diags);
@@ -238,6 +239,8 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 		materialize_opts mo = { NULL, stderr };
 		if (!e->env.def.docker_enabled && env_materialize(&inst, &e->env, &mo, &diags))
 			goto done;
+		if (inst.prefix && !inst.reused && !strlist_contains(&built, e->env.digest))
+			strlist_add(&built, e->env.digest);
 		env_instance_free(&inst);
 	}
 	plan_free(&p);
@@ -284,7 +287,8 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 		}
 		if (ctx->output == OUT_TEXT)
 			fprintf(stderr, "  run %s started on %s (environment %s%s)\n", r->rec->id, e->file->spec->target,
-				e->env.label, json_object_get_boolean(json_object_object_get(r->rec->doc, "env_reused"))
+				e->env.label, strlist_contains(&built, e->env.digest) ? ", built"
+					      : json_object_get_boolean(json_object_object_get(r->rec->doc, "env_reused"))
 						      ? ", cached" : "");
 	}
 	/* pin the unpinned curated references that these runs resolved */
@@ -423,6 +427,7 @@ done:
 	lockfile_free(&lock_file);
 	json_object_put(saved);
 	strlist_free(&saved_files);
+	strlist_free(&built);
 	state_free(st);
 	free(state_dir);
 	specset_free(&set);

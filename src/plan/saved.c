@@ -130,7 +130,9 @@ int saved_plan_check(const json_object *saved, const plan *p, const workspace *w
 	if (json_object_object_get_ex(saved, "state", &st)) {
 		const char *lin = jstr(st, "lineage");
 		long long serial = json_object_object_get_ex(st, "serial", &v) ? json_object_get_int64(v) : -1;
-		if (!lin || strcmp(lin, p->lineage))
+		/* a missing state.json gets a fresh lineage each time it is read, so
+		 * a plan made before any state existed is judged by serial alone */
+		if (serial != 0 && (!lin || strcmp(lin, p->lineage)))
 			diag_error(diags, NULL, 0, 0, NULL, "the state is not the one the plan was made against (lineage %s, now %s)",
 				   lin ? lin : "?", p->lineage);
 		else if (serial != p->serial)
