@@ -2,6 +2,7 @@
  * each spec that needs a run: snapshot, environment, git provenance, run
  * record, start on the target, record in state; then stream the logs. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,11 +360,24 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 						break;
 					}
 				}
-				/* short runs end fast: start polling at 2 ms, back off to 100 ms */
-				struct timespec ts = { 0, wait_ms * 1000000L };
-				nanosleep(&ts, NULL);
-				if (wait_ms < 100)
-					wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
+				if (r->rec->end_fd >= 0) {
+					/* wakes at once when the supervisor exits; at least every
+					 * 100 ms to copy new log output */
+					struct pollfd pf = { r->rec->end_fd, POLLIN, 0 };
+					if (poll(&pf, 1, 100) > 0) {
+						char c;
+						if (read(r->rec->end_fd, &c, 1) <= 0) {
+							close(r->rec->end_fd);
+							r->rec->end_fd = -1;
+						}
+					}
+				} else {
+					/* short runs end fast: start polling at 2 ms, back off to 100 ms */
+					struct timespec ts = { 0, wait_ms * 1000000L };
+					nanosleep(&ts, NULL);
+					if (wait_ms < 100)
+						wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
+				}
 			}
 			if (no_wait)
 				break;
