@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,24 +116,37 @@ int run_record_create(run_record **out, const char *state_dir, const char *id, j
 {
 	char *rd = runs_dir(state_dir);
 	char *dir = fs_join(rd, id);
+	/* The folder is filled under a hidden name (runs_list skips dot names)
+	 * and renamed into place, so a run folder never lacks its run.json, even
+	 * when the process is killed in between. */
+	char *tmpname = xasprintf(".tmp-%s", id);
+	char *tmp = fs_join(rd, tmpname);
+	free(tmpname);
 	free(rd);
 	*out = NULL;
-	if (fs_mkdirs(dir, 0700) < 0) {
-		int rc = diag_errno(diags, dir, "cannot create the run folder");
+	if (fs_mkdirs(tmp, 0700) < 0) {
+		int rc = diag_errno(diags, tmp, "cannot create the run folder");
+		free(tmp);
 		free(dir);
 		json_object_put(doc);
 		return rc;
 	}
 	run_record *r = xcalloc(1, sizeof(*r));
-	r->dir = dir;
+	r->dir = tmp;
 	r->id = xstrdup(id);
 	r->doc = doc;
 	r->end_fd = -1;
 	int rc = run_record_save(r, diags);
+	if (!rc && rename(tmp, dir) < 0)
+		rc = diag_errno(diags, dir, "cannot create the run folder");
 	if (rc) {
+		fs_remove_tree(tmp);
+		free(dir);
 		run_record_free(r);
 		return rc;
 	}
+	free(r->dir);
+	r->dir = dir;
 	*out = r;
 	return AML_OK;
 }
