@@ -85,7 +85,7 @@ static json_object *new_run_doc(const plan_entry *e, const char *run_id, const w
 }
 
 /* Starts one entry's run; on success *out holds the record. State is saved
- * right after, so a killed apply never forgets a run it started. */
+ * before the run starts, so a killed apply never forgets a run it started. */
 static int start_one(started *out, plan_entry *e, workspace *ws, state *st, const char *state_dir, diag_list *diags)
 {
 	const run_spec *s = e->file->spec;
@@ -104,8 +104,15 @@ static int start_one(started *out, plan_entry *e, workspace *ws, state *st, cons
 	rc = run_record_create(&rec, state_dir, run_id, new_run_doc(e, run_id, ws, &prov), diags);
 	if (rc)
 		goto done;
+	/* the spec is applied once its run exists, even if it fails to start:
+	 * plan then shows "last run Failed" as the reason to run again. Saved
+	 * before the run can start, so that an apply killed at any point never
+	 * leaves a run that executed and that the state does not know. */
+	json_object_object_add(st->specs, s->address, plan_entry_state_json(e, run_id, ws->root));
+	rc = state_save(st, diags) ? AML_EIO : AML_OK;
 	run_job job = { s, &e->env, ws, cfg, state_dir, store, e->snap.tree_id, rec, stderr };
-	rc = ops->prepare(&job, diags);
+	if (!rc)
+		rc = ops->prepare(&job, diags);
 	if (!rc)
 		rc = ops->submit(&job, diags);
 	if (rc) {
@@ -119,11 +126,6 @@ static int start_one(started *out, plan_entry *e, workspace *ws, state *st, cons
 		run_record_save(rec, &quiet);
 		diag_list_free(&quiet);
 	}
-	/* the spec is applied once its run exists, even if it failed to start:
-	 * plan then shows "last run Failed" as the reason to run again */
-	json_object_object_add(st->specs, s->address, plan_entry_state_json(e, run_id, ws->root));
-	if (state_save(st, diags))
-		rc = rc ? rc : AML_EIO;
 	out->rec = rec;
 	rec = NULL;
 	out->ops = ops;
