@@ -18,6 +18,7 @@
 #include "target/target.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "workspace/state.h"
 
 static void sleep_ms(long ms)
 {
@@ -209,9 +210,22 @@ static bool cancel_requested(const run_record *rec)
 	return r;
 }
 
-static int local_poll(const target_config *cfg, run_record *rec, diag_list *diags)
+/* A run that has not started and has no supervisor may still be on its way:
+ * the apply that prepares it holds the workspace lock until the supervisor
+ * holds its own. So while another process holds the workspace lock, nothing
+ * is decided. */
+static bool preparer_may_be_alive(const run_record *rec)
 {
-	(void)cfg;
+	char *runs = fs_dirname(rec->dir);
+	char *state_dir = fs_dirname(runs);
+	bool r = state_lock_held_elsewhere(state_dir);
+	free(runs);
+	free(state_dir);
+	return r;
+}
+
+static int reload(run_record *rec, diag_list *diags)
+{
 	run_record *fresh = NULL;
 	int rc = run_record_load_dir(&fresh, rec->dir, diags);
 	if (rc)
@@ -219,19 +233,40 @@ static int local_poll(const target_config *cfg, run_record *rec, diag_list *diag
 	json_object_put(rec->doc);
 	rec->doc = json_object_get(fresh->doc);
 	run_record_free(fresh);
+	return AML_OK;
+}
+
+static int local_poll(const target_config *cfg, run_record *rec, diag_list *diags)
+{
+	(void)cfg;
+	int rc = reload(rec, diags);
+	if (rc)
+		return rc;
 	run_status s = run_record_status(rec);
 	if (run_status_terminal(s))
 		return AML_OK;
 	if (!run_supervisor_alive(rec)) {
-		/* re-read: the supervisor may have finished between the two reads */
-		run_record *again = NULL;
-		if (run_record_load_dir(&again, rec->dir, diags) == AML_OK) {
-			json_object_put(rec->doc);
-			rec->doc = json_object_get(again->doc);
-			run_record_free(again);
-		}
-		if (run_status_terminal(run_record_status(rec)))
+		if ((s == RS_NOT_STARTED || s == RS_PREPARING) && preparer_may_be_alive(rec))
 			return AML_OK;
+		/* Declare the run lost holding supervisor.lock, so that no supervisor
+		 * can start it meanwhile (it would find the lock taken and leave, and
+		 * one started later finds the record ended and leaves too). Not
+		 * getting the lock means a supervisor has just taken it. */
+		char *lp = fs_join(rec->dir, "supervisor.lock");
+		int lfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		free(lp);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl) < 0) {
+			if (lfd >= 0)
+				close(lfd);
+			return AML_OK;
+		}
+		/* re-read: the supervisor may have finished between the two reads */
+		if (reload(rec, diags) == AML_OK && run_status_terminal(run_record_status(rec))) {
+			close(lfd);
+			return AML_OK;
+		}
+		s = run_record_status(rec);
 		if (s == RS_NOT_STARTED || s == RS_PREPARING) {
 			run_record_set_status(rec, RS_FAILED);
 			run_record_set_str(rec, "error", "the run was never started (the command that prepared it stopped)");
@@ -243,7 +278,9 @@ static int local_poll(const target_config *cfg, run_record *rec, diag_list *diag
 		char *now = time_now_rfc3339();
 		run_record_set_str(rec, "ended_at", now);
 		free(now);
-		return run_record_save(rec, diags);
+		rc = run_record_save(rec, diags);
+		close(lfd);
+		return rc;
 	}
 	if (cancel_requested(rec))
 		run_record_set_str(rec, "status", run_status_name(RS_CANCEL_REQUESTED));

@@ -155,6 +155,9 @@ int supervisor_main(const char *run_dir, int notify_fd)
 	dprintf(lockfd, "%ld\n", (long)getpid());
 	if (run_record_load_dir(&rec, run_dir, &diags))
 		goto out;
+	/* a reader declared it lost before we got here: it stays not started */
+	if (run_status_terminal(run_record_status(rec)))
+		goto out;
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);

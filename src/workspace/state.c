@@ -746,3 +746,21 @@ done:
 	free(path);
 	return rc;
 }
+
+bool state_lock_held_elsewhere(const char *dir)
+{
+	char *path = fs_join(dir, LOCK_FILE);
+	struct stat st;
+	bool held = false;
+	/* never open our own lock file: closing that descriptor would drop it */
+	if (stat(path, &st) == 0 && !held_lock_find(st.st_dev, st.st_ino)) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd >= 0) {
+			held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+			close(fd);
+		}
+	}
+	free(path);
+	return held;
+}

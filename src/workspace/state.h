@@ -59,5 +59,8 @@ void state_lock_release(state_lock *l);
  * not written it yet), or NULL when nobody holds it. Caller frees. Returns
  * AML_OK, or AML_EIO with errno set. */
 int state_lock_holder(char **json_out, const char *dir);
+/* Whether another process holds the lock of dir now (false when this process
+ * holds it, nobody does, or it cannot be told). */
+bool state_lock_held_elsewhere(const char *dir);
 
 #endif
