@@ -182,6 +182,12 @@ done:
 
 int run_record_load(run_record **out, const char *state_dir, const char *id, diag_list *diags)
 {
+	/* ids come from state.json and the command line too: a name in runs/,
+	 * never a path that climbs out of it or a hidden folder */
+	if (!id || !*id || id[0] == '.' || strchr(id, '/')) {
+		*out = NULL;
+		return diag_error(diags, NULL, 0, 0, NULL, "'%s' is not a run id", id ? id : "");
+	}
 	char *rd = runs_dir(state_dir);
 	char *dir = fs_join(rd, id);
 	int rc = run_record_load_dir(out, dir, diags);
