@@ -130,7 +130,8 @@ static int store_create(const char *store, diag_list *diags)
 	git_repository *repo = NULL;
 	int rc = AML_OK;
 
-	if (fs_mkdirs(parent, 0755) < 0) {
+	/* the state folder: private (0700) like the state and runs it holds */
+	if (fs_mkdirs(parent, 0700) < 0) {
 		rc = diag_errno(diags, parent, "cannot create folder");
 		goto done;
 	}

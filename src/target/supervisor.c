@@ -177,6 +177,12 @@ int supervisor_main(const char *run_dir, int notify_fd)
 		finish(rec, RS_FAILED, -1, "cannot open driver.log");
 		goto out;
 	}
+	/* the script appends to it with its own umask: create it private first */
+	char *metp = fs_join(run_dir, "metrics.jsonl");
+	int metfd = open(metp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	free(metp);
+	if (metfd >= 0)
+		close(metfd);
 
 	sigset_t chld;
 	sigemptyset(&chld);

@@ -338,7 +338,7 @@ int state_save(state *s, diag_list *diags)
 	char *text = NULL;
 	int rc;
 
-	if (fs_mkdirs(s->dir, 0755) < 0) {
+	if (fs_mkdirs(s->dir, 0700) < 0) {
 		rc = diag_errno(diags, s->dir, "cannot create the state folder");
 		goto done;
 	}
@@ -616,7 +616,7 @@ int state_lock_acquire(state_lock **out, const char *dir, const char *command, d
 	struct stat st;
 	double start = now_seconds();
 
-	if (fs_mkdirs(dir, 0755) < 0) {
+	if (fs_mkdirs(dir, 0700) < 0) {
 		rc = diag_errno(diags, dir, "cannot create the state folder");
 		goto done;
 	}
