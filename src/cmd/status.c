@@ -253,13 +253,21 @@ int cmd_status(int argc, char **argv, cli *ctx)
 	char *one[] = { root_arg };
 	cli sub = *ctx;
 	sub.workspace_dir = r.ws->root;
+	/* what reading the state says (recovered from the backup, unreadable) is
+	 * shown: the user must hear of a damaged state from any command */
+	diag_list std = DIAG_LIST_INIT;
+	bool state_ok = true;
 	if (specset_load(&set, npaths ? npaths : 1, npaths ? paths : one, &sub, &sd) == AML_OK) {
 		workspace *ws = NULL;
 		plan_opts po = { 0 };
-		if (specset_workspace(&ws, &set, &sub, &sd) == AML_OK && state_load(&st, r.state_dir, &sd) == AML_OK &&
-		    plan_build(&p, &set, ws, st, r.state_dir, &po, &sd) == AML_OK)
-			drift_known = true;
+		if (specset_workspace(&ws, &set, &sub, &sd) == AML_OK) {
+			state_ok = state_load(&st, r.state_dir, &std) == AML_OK;
+			if (state_ok && plan_build(&p, &set, ws, st, r.state_dir, &po, &sd) == AML_OK)
+				drift_known = true;
+		}
 	}
+	cli_print_diags(ctx, &std, stderr);
+	diag_list_free(&std);
 
 	if (ctx->output == OUT_JSON) {
 		json_object *o = cli_envelope(ctx);
@@ -331,7 +339,8 @@ int cmd_status(int argc, char **argv, cli *ctx)
 				printf("\nNo drift: %zu spec%s their last run.\n", p.count, p.count == 1 ? " matches" : "s match");
 			}
 		} else {
-			printf("\nDrift unknown: the specs have errors (amlspec validate shows them).\n");
+			printf(state_ok ? "\nDrift unknown: the specs have errors (amlspec validate shows them).\n"
+					: "\nDrift unknown: the state cannot be read (see above).\n");
 		}
 	}
 	plan_free(&p);
