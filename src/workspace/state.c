@@ -58,6 +58,42 @@ static void offset_to_line_col(const char *s, size_t off, unsigned *line, unsign
 	*col = c;
 }
 
+/* Offset of the first byte that is not well-formed UTF-8, or len. amlspec
+ * writes UTF-8 only, so anything else is damage (JSON is UTF-8, and json-c
+ * does not check it). */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned long cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			n = 1, cp = c & 0x1F, min = 0x80;
+		} else if ((c & 0xF0) == 0xE0) {
+			n = 2, cp = c & 0x0F, min = 0x800;
+		} else if ((c & 0xF8) == 0xF0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return i;
+		}
+		if (i + n >= len)
+			return i;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return i;
+		i += n + 1;
+	}
+	return len;
+}
+
 static bool is_nonneg_int(json_object *v)
 {
 	return v && json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0;
@@ -143,6 +179,12 @@ static int state_file_read(json_object **out, buf *raw, const char *path, state_
 			p->message = xstrdup("cannot parse the state: unexpected text after the JSON document");
 			goto done;
 		}
+	}
+	size_t bad = utf8_invalid_at((const unsigned char *)raw->ptr, raw->len);
+	if (bad < raw->len) {
+		offset_to_line_col(raw->ptr, bad, &p->line, &p->col);
+		p->message = xstrdup("cannot parse the state: invalid UTF-8");
+		goto done;
 	}
 	rc = state_check_layout(root, p);
 done:
