@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,11 @@ static int state_check_layout(json_object *root, state_problem *p)
 	}
 	if (!json_object_object_get_ex(root, "serial", &v) || !is_nonneg_int(v)) {
 		p->message = xstrdup("not a state file: \"serial\" must be a non-negative integer");
+		return AML_EINVALID;
+	}
+	/* json-c clamps a larger number to INT64_MAX; the next write adds one */
+	if (json_object_get_int64(v) == INT64_MAX) {
+		p->message = xstrdup("not a state file: \"serial\" is out of range");
 		return AML_EINVALID;
 	}
 	if (!json_object_object_get_ex(root, "specs", &v) || !json_object_is_type(v, json_type_object)) {
