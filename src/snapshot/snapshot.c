@@ -749,6 +749,14 @@ static int lookup_tree(git_tree **out, git_repository *repo, const char *spec, c
 	return AML_OK;
 }
 
+static bool object_stored(git_repository *repo, const git_oid *id)
+{
+	git_odb *odb = NULL;
+	bool ok = git_repository_odb(&odb, repo) == 0 && git_odb_exists(odb, id);
+	git_odb_free(odb);
+	return ok;
+}
+
 int snapshot_anchor(const char *store, const char *tree_id, const char *run_id, diag_list *diags)
 {
 	git_repository *repo = NULL;
@@ -776,6 +784,14 @@ int snapshot_anchor(const char *store, const char *tree_id, const char *run_id, 
 	if (git_signature_now(&sig, SNAPSHOT_AUTHOR_NAME, SNAPSHOT_AUTHOR_EMAIL) < 0 ||
 	    git_commit_create(&commit, repo, NULL, sig, sig, NULL, message, tree, 0, NULL) < 0) {
 		rc = git_fail(diags, store, "cannot record snapshot for run %s", run_id);
+		goto done;
+	}
+	/* libgit2 1.5 reports success for a commit it could not store (its
+	 * fallback stream write loses the error of a full disk) */
+	if (!object_stored(repo, &commit)) {
+		rc = diag_error(diags, store, 0, 0, NULL,
+				"cannot record snapshot for run %s: the object store did not keep the commit "
+				"(is the disk full?)", run_id);
 		goto done;
 	}
 	err = git_reference_create(&ref, repo, refname, &commit, 0, "amlspec: snapshot anchor");
