@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *backup = fs_join(dir, "state.json.backup");
 	unlink(backup);
 	state *st = NULL;
-	state_load(&st, dir, &diags);
+	/* a state that loads is written back too: the next serial, the backup */
+	if (state_load(&st, dir, &diags) == AML_OK)
+		state_save(st, &diags);
 	state_free(st);
 
 	char *plan = fs_join(dir, "plan.json");
