@@ -20,25 +20,30 @@ hcleanup() {
 	set +e
 	for pg in "${H_PGIDS[@]}" $(cat "$T/pgids" 2>/dev/null); do kill -KILL -- "-$pg" 2>/dev/null; done
 	# supervisors and the runs' process groups in every workspace under $T
+	# (one pass: one python for all records; ended runs are left alone, their
+	# ids may belong to someone else by now)
 	if [ -d "$T" ]; then
-		find "$T" -path '*/.amlspec/runs/*/run.json' 2>/dev/null | while read -r f; do
-			python3 - "$f" <<'PY' 2>/dev/null
+		find "$T" -path '*/.amlspec/runs/*/run.json' -print0 2>/dev/null | python3 -c '
 import json, os, signal, sys
-d = json.load(open(sys.argv[1]))
-if d.get("status") in ("Completed", "Failed", "Canceled"):
-    sys.exit(0)  # ended: its ids may belong to someone else by now
-for k, sig in (("pgid", -1), ("supervisor_pid", 1)):
-    v = d.get(k)
-    if isinstance(v, int) and v > 1:
-        try:
-            os.kill(sig * v, signal.SIGKILL)
-        except OSError:
-            pass
-PY
-		done
+for f in sys.stdin.buffer.read().split(b"\0"):
+    try:
+        d = json.load(open(f))
+    except Exception:
+        continue
+    if d.get("status") in ("Completed", "Failed", "Canceled"):
+        continue
+    for k, sign in (("pgid", -1), ("supervisor_pid", 1)):
+        v = d.get(k)
+        if isinstance(v, int) and v > 1:
+            try:
+                os.kill(sign * v, signal.SIGKILL)
+            except OSError:
+                pass
+' 2>/dev/null
+		# done here: lib.sh's cleanup would start one python per record
+		rm -rf "$WS/.amlspec/runs" 2>/dev/null
 	fi
 	for m in "${H_MOUNTS[@]}"; do
-		chattr -i -R "$m" 2>/dev/null
 		umount -l "$m" 2>/dev/null
 	done
 	cleanup
