@@ -33,8 +33,10 @@ int cmd_logs(int argc, char **argv, cli *ctx)
 		return cli_usage(ctx, usage);
 	runcmd rc_ = RUNCMD_INIT;
 	int rc = runcmd_open(&rc_, id, ctx);
-	if (rc)
+	if (rc) {
+		runcmd_close(&rc_);
 		return EXIT_FAIL;
+	}
 	long long off = 0;
 	rc = rc_.ops->logs(rc_.cfg, rc_.rec, follow, STDOUT_FILENO, &off, &rc_.diags);
 	cli_print_diags(ctx, &rc_.diags, stderr);
