@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 of apply while it takes the snapshot and writes its files: strace
 # kills it at every link (libgit2's loose objects and lock files) and fchmod
-# (the atomic writes' temporary files), every 2nd unlink, every 6th mkdir and
-# write, every 24th openat (HARDENING_FULL=1: every call), over one apply of
+# (the atomic writes' temporary files), every 3rd unlink, every 8th mkdir and
+# write, every 32nd openat (HARDENING_FULL=1: every call), over one apply of
 # two specs whose source changed in 12 files. After each kill: status works, state.json parses, no run that
 # executed is forgotten, and a plain apply recovers with nothing left to plan.
 . "$(dirname "$0")/lib.sh"
@@ -28,10 +28,10 @@ cp -a "$WS" "$tpl/ws"
 sweep() { fault_sweep "$tpl" "$1" "$2" "e2e/a e2e/b" a.run.yaml b.run.yaml; }
 sweep link 1
 sweep fchmod 1
-sweep unlink 2
-sweep mkdir 6
-sweep write 6
-sweep openat 24
+sweep unlink 3
+sweep mkdir 8
+sweep write 8
+sweep openat 32
 
 killed=$(grep -c ' killed ' "$T/points" || true)
 total=$(wc -l <"$T/points")

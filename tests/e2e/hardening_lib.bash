@@ -43,6 +43,11 @@ for f in sys.stdin.buffer.read().split(b"\0"):
 		# done here: lib.sh's cleanup would start one python per record
 		rm -rf "$WS/.amlspec/runs" 2>/dev/null
 	fi
+	if [ "$rc" = 0 ] && [ -n "$(ls -A "$T/sanitizer" 2>/dev/null)" ]; then
+		cat "$T"/sanitizer/* | head -100
+		echo "FAIL: a sanitizer reported an error (above)" >&2
+		rc=1
+	fi
 	for m in "${H_MOUNTS[@]}"; do
 		umount -l "$m" 2>/dev/null
 	done
@@ -50,6 +55,17 @@ for f in sys.stdin.buffer.read().split(b"\0"):
 	exit $rc
 }
 trap hcleanup EXIT
+
+# In a sanitizer build, every report of every process (supervisors write
+# their stderr to /dev/null) goes to $T/sanitizer/, and a test that passed
+# fails when anything is there. A plain build ignores these variables.
+mkdir -p "$T/sanitizer"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/sanitizer/ubsan"
+
+# LeakSanitizer cannot run under ptrace: an ASan build traced by strace runs
+# without leak detection (every other check of the sanitizers stays on)
+H_TRACED_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 need_strace() {
 	command -v strace >/dev/null || fail "strace is needed for fault injection (Debian package: strace)"
@@ -72,7 +88,7 @@ kill_point() {
 	shift 3
 	(
 		cd "$dir/ws"
-		exec setsid strace -qq -o /dev/null -e trace="$sc" -e inject="$sc":signal=SIGKILL:when="$n" \
+		ASAN_OPTIONS=$H_TRACED_ASAN exec setsid strace -qq -o /dev/null -e trace="$sc" -e inject="$sc":signal=SIGKILL:when="$n" \
 			"$AMLSPEC" apply "$@" >"$dir/kp.out" 2>"$dir/kp.err"
 	) &
 	local pid=$!
@@ -92,7 +108,7 @@ kill_point() {
 count_calls() {
 	local dir=$1 sc=$2
 	shift 2
-	(cd "$dir/ws" && strace -qq -o "$dir/$sc.trace" -e trace="$sc" "$AMLSPEC" apply "$@" >/dev/null 2>&1) || true
+	(cd "$dir/ws" && ASAN_OPTIONS=$H_TRACED_ASAN strace -qq -o "$dir/$sc.trace" -e trace="$sc" "$AMLSPEC" apply "$@" >/dev/null 2>&1) || true
 	grep -c "^$sc(" "$dir/$sc.trace" || true
 }
 

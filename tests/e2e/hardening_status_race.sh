@@ -14,7 +14,7 @@ PY
 printf 'experiment: e2e\nname: q\nsource_directory: src\nscript: quick.py\n' >q.run.yaml
 
 # 1. apply held for 3 s before the supervisor's fork (clone #1)
-setsid strace -qq -o /dev/null -e trace=clone -e inject=clone:delay_enter=3000000:when=1 \
+ASAN_OPTIONS=$H_TRACED_ASAN setsid strace -qq -o /dev/null -e trace=clone -e inject=clone:delay_enter=3000000:when=1 \
 	"$AMLSPEC" apply q.run.yaml >"$T/a.out" 2>"$T/a.err" &
 apid=$!
 H_PGIDS+=("$apid")
@@ -38,7 +38,7 @@ pass "status and plan during preparation leave the run alone"
 
 # 2. the same apply killed while held: never started, and stays so
 echo "# v2" >>src/quick.py
-setsid strace -qq -o /dev/null -e trace=clone -e inject=clone:delay_enter=3000000:when=1 \
+ASAN_OPTIONS=$H_TRACED_ASAN setsid strace -qq -o /dev/null -e trace=clone -e inject=clone:delay_enter=3000000:when=1 \
 	"$AMLSPEC" apply q.run.yaml >"$T/a.out" 2>"$T/a.err" &
 apid=$!
 H_PGIDS+=("$apid")
