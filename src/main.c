@@ -20,6 +20,7 @@ static const struct cmd commands[] = {
 	{ "cancel", cmd_cancel, "stop a run" },
 	{ "diff", cmd_diff, "what the specs mean differently between two git revisions" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
+	{ "fmt", cmd_fmt, "canonical layout for specs" },
 	{ "lock", cmd_lock, "write or move the pins in amlspec.lock" },
 	{ "logs", cmd_logs, "print (or follow) a run's driver log" },
 	{ "plan", cmd_plan, "show what apply would do, and why" },
