@@ -40,6 +40,13 @@ static char *scalar_dup(const ynode *n)
 	return n && n->kind == YN_SCALAR ? xstrdup(n->value) : NULL;
 }
 
+/* Decoding runs on documents that failed the schema too: only a scalar
+ * spelled true is true. */
+static bool is_true(const ynode *n)
+{
+	return n && n->kind == YN_SCALAR && !strcasecmp(n->value, "true");
+}
+
 void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 {
 	const ynode *py = ynode_map_get(map, "python");
@@ -50,7 +57,7 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 		out->interpreter_path = scalar_dup(ynode_map_get(py, "interpreter_path"));
 		const ynode *um = ynode_map_get(py, "user_managed_dependencies");
 		if (um) {
-			out->user_managed = !strcasecmp(um->value, "true");
+			out->user_managed = is_true(um);
 			if (present)
 				present->user_managed = true;
 		}
@@ -61,7 +68,7 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 	if (dk) {
 		const ynode *en = ynode_map_get(dk, "enabled");
 		if (en) {
-			out->docker_enabled = !strcasecmp(en->value, "true");
+			out->docker_enabled = is_true(en);
 			if (present)
 				present->docker_enabled = true;
 		}
@@ -69,7 +76,8 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 	}
 	if (vars && vars->kind == YN_MAP)
 		for (size_t i = 0; i < vars->count; i++)
-			kvlist_set(&out->variables, ynode_map_key(vars, i)->value, ynode_map_value(vars, i)->value);
+			if (ynode_map_value(vars, i)->kind == YN_SCALAR)
+				kvlist_set(&out->variables, ynode_map_key(vars, i)->value, ynode_map_value(vars, i)->value);
 }
 
 static int cmp_version(const void *a, const void *b)

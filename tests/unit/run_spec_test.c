@@ -411,6 +411,23 @@ static void test_environments(void **state)
 		    "NAME@VERSION\n");
 }
 
+/* Values of the wrong shape in an inline environment are reported, and
+ * decoding them must not crash. */
+static void test_inline_env_wrong_shapes(void **state)
+{
+	(void)state;
+	expect_spec("v.run.yaml", OK_SCRIPT "environment:\n  python: {user_managed_dependencies: [1]}\n"
+				      "  docker: {enabled: {}}\n",
+		    "v.run.yaml:5:39 [environment.python.user_managed_dependencies] "
+		    "environment.python.user_managed_dependencies: expected a boolean (true or false), got a sequence\n"
+		    "v.run.yaml:6:21 [environment.docker.enabled] environment.docker.enabled: expected a boolean (true or "
+		    "false), got a mapping\n");
+	expect_spec("v.run.yaml", OK_SCRIPT "environment:\n  environment_variables: {A: [x]}\n  python: [x]\n",
+		    "v.run.yaml:5:30 [environment.environment_variables.A] environment.environment_variables.A: expected a "
+		    "string, number or boolean, got a sequence\n"
+		    "v.run.yaml:6:11 [environment.python] environment.python: expected a mapping, got a sequence\n");
+}
+
 /* ---- targets ---- */
 
 static void test_targets_without_workspace_file(void **state)
@@ -667,6 +684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_source_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_environments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inline_env_wrong_shapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets_without_workspace_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets_declared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_distribution, setup, teardown),
