@@ -184,11 +184,11 @@ static const char *type_word(schema_type t)
 
 static void got_wrong(ctx *c, const schema *s, const ynode *n, const char *path)
 {
-	if (n->kind == YN_SCALAR && n->stype != YS_STRING && s->type == SCH_STRING)
+	if (n->kind == YN_SCALAR && n->stype == YS_NULL)
+		err(c, n, path, "expected %s, got an empty value", type_word(s->type));
+	else if (n->kind == YN_SCALAR && n->stype != YS_STRING && s->type == SCH_STRING)
 		err(c, n, path, "expected %s, got %s %s; quote it (\"%s\") to keep it as written",
 		    type_word(s->type), ynode_kind_name(n), n->value, n->value);
-	else if (n->kind == YN_SCALAR && n->stype == YS_NULL)
-		err(c, n, path, "expected %s, got an empty value", type_word(s->type));
 	else
 		err(c, n, path, "expected %s, got %s", type_word(s->type),
 		    n->kind == YN_SCALAR ? (n->stype == YS_INT ? "an integer" : n->stype == YS_FLOAT ? "a number"

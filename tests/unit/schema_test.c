@@ -172,6 +172,13 @@ static void test_wrong_types(void **state)
 	expect_run(MIN "environment_variables:\n  A:\n", "4:5 [environment_variables.A] environment_variables.A: expected a "
 		   "string, number or boolean, got an empty value\n");
 	expect_run(MIN "tags: {a: {b: c}}\n", "3:11 [tags.a] tags.a: expected a string, number or boolean, got a mapping\n");
+	/* nothing where a string is expected: no quoting hint for an empty value */
+	expect_run(MIN "description:\n", "3:13 [description] description: expected a string, got an empty value\n");
+	expect_run("experiment: ~\nscript: t.py\n", "1:13 [experiment] experiment: expected a string, got an empty value\n");
+	expect_run(MIN "environment: {python: {version: null}}\n",
+		   "3:33 [environment.python.version] environment.python.version: expected a string, got an empty value\n");
+	expect_run(MIN "framework: mpi\ndistribution: {node_count: }\n",
+		   "4:28 [distribution.node_count] distribution.node_count: expected an integer, got an empty value\n");
 	/* null where a mapping is expected */
 	expect_run(MIN "limits:\n", "3:8 [limits] limits: expected a mapping, got an empty value\n");
 	expect_run(MIN "environment: ~\n", "3:14 [environment] environment: expected a string or a mapping, got an empty value\n");
