@@ -125,7 +125,9 @@ int catalog_load_text(catalog *c, const char *file, const char *text, size_t len
 		const ynode *v = versions->items[i];
 		const ynode *vn = ynode_map_get(v, "version");
 		catalog_version *cv = &e.versions[e.count];
-		cv->version = strtol(vn->value, NULL, 10);
+		long long num = 0;
+		schema_int_value(vn->value, &num);
+		cv->version = (long)num;
 		for (size_t j = 0; j < e.count; j++)
 			if (e.versions[j].version == cv->version) {
 				rc = diag_error(diags, file, vn->line, vn->col, "versions",

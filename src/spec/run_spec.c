@@ -254,16 +254,22 @@ static void decode(run_spec *s, const ynode *root)
 	if (d) {
 		const ynode *n = ynode_map_get(d, "node_count");
 		const ynode *p = ynode_map_get(d, "process_count_per_node");
-		if (n && n->kind == YN_SCALAR)
-			s->node_count = strtol(n->value, NULL, 0);
-		if (p && p->kind == YN_SCALAR)
-			s->process_count_per_node = strtol(p->value, NULL, 0);
+		long long v;
+		if (n && n->kind == YN_SCALAR && schema_int_value(n->value, &v))
+			s->node_count = (long)v;
+		if (p && p->kind == YN_SCALAR && schema_int_value(p->value, &v))
+			s->process_count_per_node = (long)v;
 	}
 	s->timeout_seconds = RUN_SPEC_DEFAULT_TIMEOUT;
 	const ynode *lim = ynode_map_get(root, "limits");
 	const ynode *to = lim ? ynode_map_get(lim, "timeout") : NULL;
-	if (to && to->kind == YN_SCALAR && schema_parse_duration(to->value) > 0)
-		s->timeout_seconds = schema_parse_duration(to->value);
+	long long seconds = -1;
+	if (to && to->kind == YN_SCALAR && to->stype == YS_INT)
+		schema_int_value(to->value, &seconds);
+	else if (to && to->kind == YN_SCALAR)
+		seconds = schema_parse_duration(to->value);
+	if (seconds > 0)
+		s->timeout_seconds = seconds;
 
 	const ynode *env = ynode_map_get(root, "environment");
 	env_spec *es = &s->environment;

@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include <limits.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,37 @@ long long schema_parse_duration(const char *text)
 	if (p[1])
 		return -1;
 	return v * mul;
+}
+
+bool schema_int_value(const char *text, long long *out)
+{
+	const char *p = text;
+	int base = 10, neg = 0;
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	else if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o'))
+		base = p[1] == 'x' ? 16 : 8, p += 2;
+	if (!*p)
+		return false;
+	unsigned long long v = 0;
+	bool big = false;
+	for (; *p; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+			: *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : 99;
+		if (d >= base)
+			return false;
+		if (v > (1ULL << 63) / (unsigned)base)
+			big = true;
+		else
+			v = v * (unsigned)base + (unsigned)d;
+	}
+	if (big || v > (1ULL << 63))
+		v = 1ULL << 63;
+	if (neg)
+		*out = v == (1ULL << 63) ? LLONG_MIN : -(long long)v;
+	else
+		*out = v >= (1ULL << 63) ? LLONG_MAX : (long long)v;
+	return true;
 }
 
 /* ---- checking ---- */
@@ -320,7 +352,8 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 			break;
 		}
 		{
-			long long v = strtoll(n->value, NULL, 0);
+			long long v = 0;
+			schema_int_value(n->value, &v);
 			if (s->range_message && ((s->has_min && v < s->min) || (s->has_max && v > s->max)))
 				err(c, n, path, s->range_message, n->value);
 			else if (s->has_min && v < s->min)
@@ -339,7 +372,9 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 		break;
 	case SCH_DURATION:
 		if (n->kind == YN_SCALAR && n->stype == YS_INT) {
-			if (strtoll(n->value, NULL, 10) < 1)
+			long long v = 0;
+			schema_int_value(n->value, &v);
+			if (v < 1)
 				err(c, n, path, "must be at least 1 second");
 		} else if (n->kind == YN_SCALAR && n->stype == YS_STRING) {
 			long long d = schema_parse_duration(n->value);

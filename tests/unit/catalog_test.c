@@ -142,6 +142,10 @@ static void test_catalog_file_errors(void **state)
 		    "cat.yaml:4:23 [versions[0].python.version] versions[0].python.version: expected a string, got number "
 		    "3.8; quote it (\"3.8\") to keep it as written\n");
 	assert_int_equal(c.count, 1);
+	/* versions are YAML 1.2 integers: 010 is ten */
+	expect_load(&c, "name: C\nversions:\n  - version: 010\n  - version: 0x10\n", "");
+	assert_int_equal(catalog_find(&c, "C")->versions[0].version, 10);
+	assert_int_equal(catalog_find(&c, "C")->versions[1].version, 16);
 	catalog_free(&c);
 }
 

@@ -211,6 +211,18 @@ static void test_command_and_inline_env(void **state)
 	run_spec_free(s);
 }
 
+static void test_yaml12_integers_decode(void **state)
+{
+	(void)state;
+	run_spec *s = load("i.run.yaml", OK_SCRIPT "framework: mpi\ndistribution: {node_count: 010, "
+						 "process_count_per_node: 0x10}\nlimits: {timeout: 0o20}\n");
+	assert_non_null(s);
+	assert_int_equal(s->node_count, 10);
+	assert_int_equal(s->process_count_per_node, 16);
+	assert_int_equal(s->timeout_seconds, 16);
+	run_spec_free(s);
+}
+
 static void test_durations_decode(void **state)
 {
 	(void)state;
@@ -677,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_minimal_and_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_and_inline_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_yaml12_integers_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_default_name, setup, teardown),

@@ -273,6 +273,44 @@ static void test_integer_ranges(void **state)
 		   "4:56 [distribution.process_count_per_node] distribution.process_count_per_node: must be at most 1024, "
 		   "got 99999999999999999999999\n");
 	expect_run(MIN "framework: mpi\ndistribution: {node_count: 1024, process_count_per_node: 1}\n", "");
+	/* YAML 1.2 integers: 010 is ten, 0o17 is octal, 0x1F is hexadecimal */
+	expect_run(MIN "version: 01\nframework: mpi\ndistribution: {node_count: 010, process_count_per_node: 0x400}\n", "");
+	expect_run(MIN "framework: mpi\ndistribution: {node_count: 0o2000, process_count_per_node: 0o2001}\n",
+		   "4:60 [distribution.process_count_per_node] distribution.process_count_per_node: must be at most 1024, "
+		   "got 0o2001\n");
+	expect_run(MIN "framework: mpi\ndistribution: {node_count: 0x0, process_count_per_node: 0x401}\n",
+		   "4:28 [distribution.node_count] distribution.node_count: must be at least 1, got 0x0\n"
+		   "4:57 [distribution.process_count_per_node] distribution.process_count_per_node: must be at most 1024, "
+		   "got 0x401\n");
+	expect_ws("targets:\n  vm: {type: ssh, host: x, port: 0x16}\n  vm2: {type: ssh, host: x, port: 0o200000}\n",
+		  "3:35 [targets.vm2.port] targets.vm2.port: must be at most 65535, got 0o200000\n");
+	expect_run(MIN "limits: {timeout: 0x10}\n", "");
+	expect_run(MIN "limits: {timeout: 0o0}\n", "3:19 [limits.timeout] limits.timeout: must be at least 1 second\n");
+}
+
+static void test_int_value(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		long long value;
+	} cases[] = {
+		{ "0", 0 }, { "010", 10 }, { "-12", -12 }, { "+7", 7 }, { "0x1F", 31 }, { "0xff", 255 }, { "0o17", 15 },
+		{ "99999999999999999999", 9223372036854775807LL }, { "-99999999999999999999", -9223372036854775807LL - 1 },
+		{ "0x7fffffffffffffffff", 9223372036854775807LL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long long v = 0;
+		assert_true(schema_int_value(cases[i].text, &v));
+		if (v != cases[i].value)
+			fail_msg("%s: %lld, expected %lld", cases[i].text, v, cases[i].value);
+	}
+	const char *bad[] = { "", "x", "1.0", "0x", "0o8", "-0x1", "1e3", "12a", "0b1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		long long v = 0;
+		if (schema_int_value(bad[i], &v))
+			fail_msg("%s was taken as an integer", bad[i]);
+	}
 }
 
 static void test_durations(void **state)
@@ -504,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_enum),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_integer_ranges),
+		cmocka_unit_test(test_int_value),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_secrets_unique),
