@@ -1,6 +1,7 @@
 #include "ytree.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -45,20 +46,32 @@ void ydoc_free(ydoc *doc)
 
 /* ---- pre-checks that give better positions than libyaml's messages ---- */
 
-/* Returns 0 if valid; else fills line/col (1-based, col in characters). */
-static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, const char **what)
+/* The characters YAML allows in a stream (c-printable), as libyaml checks. */
+static bool yaml_printable(unsigned cp)
 {
-	unsigned ln = 1, cl = 1;
+	return cp == 0x09 || cp == 0x0A || cp == 0x0D || (cp >= 0x20 && cp <= 0x7E) || cp == 0x85 ||
+	       (cp >= 0xA0 && cp <= 0xD7FF) || (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+/* Returns 0 if valid; else fills line/col (1-based, col in characters) and
+ * the message. Checked before libyaml, whose reader errors carry only a
+ * byte offset and no character. */
+static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, char what[64])
+{
+	unsigned ln = 1, cl = 1, cp = 0;
 	size_t i = 0;
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		size_t need;
-		unsigned cp;
 		if (c == 0) {
-			*line = ln, *col = cl, *what = "NUL byte in file";
+			*line = ln, *col = cl;
+			snprintf(what, 64, "NUL byte in file");
 			return -1;
 		}
 		if (c < 0x80) {
+			cp = c;
+			if (!yaml_printable(cp))
+				goto control;
 			if (c == '\n')
 				ln++, cl = 0;
 			i++, cl++;
@@ -83,12 +96,19 @@ static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, 
 		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
 		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 			goto bad;
+		if (!yaml_printable(cp))
+			goto control;
 		i += need + 1;
 		cl++;
 	}
 	return 0;
 bad:
-	*line = ln, *col = cl, *what = "invalid UTF-8 byte sequence";
+	*line = ln, *col = cl;
+	snprintf(what, 64, "invalid UTF-8 byte sequence");
+	return -1;
+control:
+	*line = ln, *col = cl;
+	snprintf(what, 64, "control character U+%04X is not allowed in YAML", cp);
 	return -1;
 }
 
@@ -311,8 +331,8 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 				  lim->max_bytes);
 
 	unsigned line, col;
-	const char *what;
-	if (check_utf8(data, len, &line, &col, &what))
+	char what[64];
+	if (check_utf8(data, len, &line, &col, what))
 		return diag_error(diags, file, line, col, NULL, "%s", what);
 
 	ydoc *doc = xcalloc(1, sizeof(*doc));

@@ -279,6 +279,22 @@ static void test_nul(void **state)
 	expect_invalid("a: 1\nb: \"x\\0y\"\n", "2:4 NUL character in a string\n");
 }
 
+static void test_control_characters(void **state)
+{
+	(void)state;
+	/* YAML allows only printable characters: say which one, and where */
+	expect_invalid("a: b\x01\n", "1:5 control character U+0001 is not allowed in YAML\n");
+	expect_invalid("a: 1\nb: \xc3\xa9\x7f\n", "2:5 control character U+007F is not allowed in YAML\n");
+	expect_invalid("a: \xc2\x80\n", "1:4 control character U+0080 is not allowed in YAML\n");
+	expect_invalid("a: \x1b[31m\n", "1:4 control character U+001B is not allowed in YAML\n");
+	expect_invalid("a: \xef\xbf\xbe\n", "1:4 control character U+FFFE is not allowed in YAML\n");
+	/* tab, CR LF and NBSP are fine */
+	ydoc *doc = parse("a: x\ty\r\nb: \xc2\xa0z\r\n");
+	assert_string_equal(ynode_map_get(doc->root, "a")->value, "x\ty");
+	assert_int_equal(ynode_map_get(doc->root, "b")->line, 2);
+	ydoc_free(doc);
+}
+
 /* ---- document structure ---- */
 
 static void test_multiple_documents(void **state)
@@ -516,6 +532,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_tabs, teardown),
 		cmocka_unit_test_teardown(test_invalid_utf8, teardown),
 		cmocka_unit_test_teardown(test_nul, teardown),
+		cmocka_unit_test_teardown(test_control_characters, teardown),
 		cmocka_unit_test_teardown(test_multiple_documents, teardown),
 		cmocka_unit_test_teardown(test_anchors_and_aliases, teardown),
 		cmocka_unit_test_teardown(test_tags, teardown),
