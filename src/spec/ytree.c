@@ -112,25 +112,17 @@ control:
 	return -1;
 }
 
-/* First line whose indentation contains a tab, if any (0 if none). */
-static unsigned find_tab_indent(const char *s, size_t len, unsigned *col)
+/* Byte offset of libyaml's mark index, which counts characters (not bytes)
+ * from after the byte order mark. */
+static size_t char_to_byte(const char *text, size_t len, size_t index)
 {
-	unsigned ln = 1;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = 1;
-		while (i < len && (s[i] == ' ' || s[i] == '\t')) {
-			if (s[i] == '\t') {
-				*col = c;
-				return ln;
-			}
-			i++, c++;
-		}
-		while (i < len && s[i] != '\n')
+	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	for (; index > 0 && i < len; index--) {
+		i++;
+		while (i < len && ((unsigned char)text[i] & 0xC0) == 0x80)
 			i++;
-		i++, ln++;
 	}
-	return 0;
+	return i;
 }
 
 /* ---- scalar typing (YAML 1.2 core schema) ---- */
@@ -307,13 +299,35 @@ static int push(builder *b, ynode *n)
 static void report_parser_error(builder *b, yaml_parser_t *p)
 {
 	unsigned line = (unsigned)p->problem_mark.line + 1, col = (unsigned)p->problem_mark.column + 1;
+	if (p->error != YAML_READER_ERROR) {
+		/* libyaml's messages about tabs are obscure ("found character that
+		 * cannot start any token"): a tab at the problem, or in the
+		 * indentation of its line, is the cause */
+		const char *t = b->doc->text;
+		size_t at = char_to_byte(t, b->doc->len, p->problem_mark.index), bol = at;
+		while (bol > 0 && t[bol - 1] != '\n')
+			bol--;
+		size_t i = bol;
+		while (i < b->doc->len && t[i] == ' ')
+			i++;
+		if (i < b->doc->len && t[i] == '\t') {
+			diag_error(b->diags, b->doc->file, line, (unsigned)(i - bol) + 1, NULL,
+				   "tab character in indentation; YAML allows only spaces");
+			return;
+		}
+		if (at < b->doc->len && t[at] == '\t') {
+			diag_error(b->diags, b->doc->file, line, col, NULL, "tab character where YAML expects a space");
+			return;
+		}
+	}
 	buf m = BUF_INIT;
 	buf_puts(&m, p->problem ? p->problem : "YAML syntax error");
 	if (p->context)
 		buf_printf(&m, " (%s at line %u, column %u)", p->context, (unsigned)p->context_mark.line + 1,
 			   (unsigned)p->context_mark.column + 1);
 	if (p->error == YAML_READER_ERROR) {
-		/* reader errors carry a byte offset rather than a line */
+		/* reader errors carry a byte offset rather than a line (the
+		 * pre-checks catch what libyaml's reader refuses) */
 		line = 0, col = 0;
 	}
 	diag_error(b->diags, b->doc->file, line, col, NULL, "%s", m.ptr);
@@ -345,17 +359,12 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 	yaml_event_t ev;
 	size_t ndocs = 0;
 	int done = 0;
-	unsigned tab_col = 0, tab_line = find_tab_indent(data, len, &tab_col);
 
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)doc->text, len);
 	while (!done && !b.failed) {
 		if (!yaml_parser_parse(&parser, &ev)) {
-			if (tab_line)
-				diag_error(diags, file, tab_line, tab_col, NULL,
-					   "tab character in indentation; YAML allows only spaces");
-			else
-				report_parser_error(&b, &parser);
+			report_parser_error(&b, &parser);
 			b.failed = 1;
 			break;
 		}

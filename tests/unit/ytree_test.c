@@ -241,11 +241,20 @@ static void test_tabs(void **state)
 	expect_invalid("a:\n  b: 1\n  \tc: 1\n", "3:3 tab character in indentation; YAML allows only spaces\n");
 	expect_invalid("a: 1\n\t\nb: 2\n", "2:1 tab character in indentation; YAML allows only spaces\n");
 	expect_invalid("a: |\n  \tx\n", "2:3 tab character in indentation; YAML allows only spaces\n");
+	expect_invalid("a: b\n\tc: d\n", "2:1 tab character in indentation; YAML allows only spaces\n");
+	/* after '-' */
+	expect_invalid("a:\n  - b\n  -\tc\n", "3:4 tab character where YAML expects a space\n");
+	/* a tab elsewhere does not hide the real error */
+	expect_invalid("a: 1\n \t# c\nb: [\n",
+		       "4:1 did not find expected node content (while parsing a flow node at line 4, column 1)\n");
+	expect_invalid("a: |\n  x\n  \ty\nb: [\n",
+		       "5:1 did not find expected node content (while parsing a flow node at line 5, column 1)\n");
 	/* tabs that are not indentation are fine */
-	ydoc *doc = parse("a:\tb\nc: x\ty\nd: [1,\n\t2]\n");
+	ydoc *doc = parse("a:\tb\nc: x\ty\nd: [1,\n\t2]\ne: |\n  x\n  \ty\n");
 	assert_string_equal(ynode_map_get(doc->root, "a")->value, "b");
 	assert_string_equal(ynode_map_get(doc->root, "c")->value, "x\ty");
 	assert_int_equal(ynode_map_get(doc->root, "d")->count, 2);
+	assert_string_equal(ynode_map_get(doc->root, "e")->value, "x\n\ty\n");
 	ydoc_free(doc);
 }
 
