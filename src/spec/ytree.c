@@ -20,6 +20,7 @@ typedef struct builder {
 	size_t nodes;
 	int failed;  /* stop parsing */
 	int bad;     /* keep parsing to report more, but the document is invalid */
+	size_t ci, bi; /* a character index and its byte offset (marks move forward) */
 } builder;
 
 static void node_free(ynode *n)
@@ -46,6 +47,11 @@ void ydoc_free(ydoc *doc)
 
 /* ---- pre-checks that give better positions than libyaml's messages ---- */
 
+static size_t bom_len(const char *text, size_t len)
+{
+	return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
 /* The characters YAML allows in a stream (c-printable), as libyaml checks. */
 static bool yaml_printable(unsigned cp)
 {
@@ -59,7 +65,7 @@ static bool yaml_printable(unsigned cp)
 static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, char what[64])
 {
 	unsigned ln = 1, cl = 1, cp = 0;
-	size_t i = 0;
+	size_t i = bom_len(s, len); /* not a column, as for libyaml */
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		size_t need;
@@ -112,17 +118,22 @@ control:
 	return -1;
 }
 
+/* Advances from character index ci at byte bi to character index index. */
+static size_t advance(const char *text, size_t len, size_t ci, size_t bi, size_t index)
+{
+	for (; ci < index && bi < len; ci++) {
+		bi++;
+		while (bi < len && ((unsigned char)text[bi] & 0xC0) == 0x80)
+			bi++;
+	}
+	return bi;
+}
+
 /* Byte offset of libyaml's mark index, which counts characters (not bytes)
  * from after the byte order mark. */
 static size_t char_to_byte(const char *text, size_t len, size_t index)
 {
-	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
-	for (; index > 0 && i < len; index--) {
-		i++;
-		while (i < len && ((unsigned char)text[i] & 0xC0) == 0x80)
-			i++;
-	}
-	return i;
+	return advance(text, len, 0, bom_len(text, len), index);
 }
 
 /* ---- scalar typing (YAML 1.2 core schema) ---- */
@@ -191,6 +202,18 @@ static yscalar_type resolve_plain(const char *v)
 
 /* ---- building ---- */
 
+/* char_to_byte, incrementally: marks mostly move forward. */
+static size_t mark_byte(builder *b, const yaml_mark_t *m)
+{
+	if (m->index < b->ci) {
+		b->ci = 0;
+		b->bi = bom_len(b->doc->text, b->doc->len);
+	}
+	b->bi = advance(b->doc->text, b->doc->len, b->ci, b->bi, m->index);
+	b->ci = m->index;
+	return b->bi;
+}
+
 static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 {
 	if (++b->nodes > b->lim->max_nodes) {
@@ -204,7 +227,7 @@ static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 	n->kind = kind;
 	n->line = (unsigned)m->line + 1;
 	n->col = (unsigned)m->column + 1;
-	n->start = m->index;
+	n->start = mark_byte(b, m);
 	return n;
 }
 
@@ -307,6 +330,8 @@ static void report_parser_error(builder *b, yaml_parser_t *p)
 		size_t at = char_to_byte(t, b->doc->len, p->problem_mark.index), bol = at;
 		while (bol > 0 && t[bol - 1] != '\n')
 			bol--;
+		if (bol == 0)
+			bol = bom_len(t, b->doc->len);
 		size_t i = bol;
 		while (i < b->doc->len && t[i] == ' ')
 			i++;
@@ -354,7 +379,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 	doc->text = xstrndup(data, len);
 	doc->len = len;
 
-	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0 };
+	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0, 0, bom_len(doc->text, len) };
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	size_t ndocs = 0;
@@ -406,7 +431,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 			if (!(n = node_new(&b, YN_SCALAR, m)))
 				break;
 			n->value = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-			n->end = ev.end_mark.index;
+			n->end = mark_byte(&b, &ev.end_mark);
 			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
 			n->stype = n->quoted ? YS_STRING : resolve_plain(n->value);
 			if (check_tag(&b, ev.data.scalar.tag, n))
@@ -435,7 +460,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT: {
 			ynode *top = b.stack[--b.depth];
-			top->end = ev.end_mark.index;
+			top->end = mark_byte(&b, &ev.end_mark);
 			break;
 		}
 		default:

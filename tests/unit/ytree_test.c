@@ -125,6 +125,44 @@ static void test_tree_shape_and_positions(void **state)
 	ydoc_free(doc);
 }
 
+/* start and end are byte offsets into the text, whatever the characters */
+static void test_byte_offsets(void **state)
+{
+	(void)state;
+	const char *text = "\xc3\xa9t\xc3\xa9: \xe2\x82\xac" "ab\nc: [x, \"\xf0\x9f\x98\x80\"]\n";
+	ydoc *doc = parse(text);
+	ynode *k = ynode_map_key(doc->root, 0), *v = ynode_map_value(doc->root, 0);
+	assert_int_equal(k->start, 0);
+	assert_int_equal(k->end, 5);
+	assert_int_equal(v->start, 7);
+	assert_int_equal(v->end, 12);
+	assert_int_equal(v->col, 6);
+	ynode *seq = ynode_map_get(doc->root, "c");
+	assert_int_equal(seq->start, 16);
+	assert_memory_equal(doc->text + seq->start, "[x, \"\xf0\x9f\x98\x80\"]", seq->end - seq->start);
+	assert_int_equal(seq->end - seq->start, 11);
+	ynode *q = seq->items[1];
+	assert_memory_equal(doc->text + q->start, "\"\xf0\x9f\x98\x80\"", q->end - q->start);
+	assert_int_equal(q->end - q->start, 6);
+	ydoc_free(doc);
+}
+
+/* a UTF-8 byte order mark is not a column, and not part of the text's nodes */
+static void test_byte_order_mark(void **state)
+{
+	(void)state;
+	ydoc *doc = parse("\xef\xbb\xbfk: v\n");
+	ynode *v = ynode_map_value(doc->root, 0);
+	assert_int_equal(ynode_map_key(doc->root, 0)->col, 1);
+	assert_int_equal(v->col, 4);
+	assert_int_equal(v->start, 6);
+	assert_int_equal(v->end, 7);
+	ydoc_free(doc);
+	expect_invalid("\xef\xbb\xbfk: \xff\n", "1:4 invalid UTF-8 byte sequence\n");
+	expect_invalid("\xef\xbb\xbfk: \x01\n", "1:4 control character U+0001 is not allowed in YAML\n");
+	expect_invalid("\xef\xbb\xbf\tk: 1\n", "1:1 tab character in indentation; YAML allows only spaces\n");
+}
+
 static void test_kind_names(void **state)
 {
 	(void)state;
@@ -534,6 +572,8 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_tree_shape_and_positions, teardown),
+		cmocka_unit_test_teardown(test_byte_offsets, teardown),
+		cmocka_unit_test_teardown(test_byte_order_mark, teardown),
 		cmocka_unit_test_teardown(test_kind_names, teardown),
 		cmocka_unit_test_teardown(test_empty_documents, teardown),
 		cmocka_unit_test_teardown(test_scalar_typing, teardown),
