@@ -269,7 +269,10 @@ static int check_tag(builder *b, const yaml_char_t *tag, ynode *n)
 			return 0;
 		}
 	}
-	diag_error(b->diags, b->doc->file, n->line, n->col, NULL, "unsupported YAML tag '%s'", t);
+	/* as written: !!binary rather than tag:yaml.org,2002:binary */
+	bool core = !strncmp(t, TAG_PREFIX, strlen(TAG_PREFIX));
+	diag_error(b->diags, b->doc->file, n->line, n->col, NULL, "unsupported YAML tag '%s%s'", core ? "!!" : "",
+		   core ? t + strlen(TAG_PREFIX) : t);
 	return -1;
 }
 
