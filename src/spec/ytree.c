@@ -289,21 +289,52 @@ static int attach(builder *b, ynode *n)
 			diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
 				   "mapping keys must be plain strings, not a %s", ynode_kind_name(n));
 			b->bad = 1;
-		} else {
-			for (size_t i = 0; i < parent->count; i++) {
-				ynode *k = ynode_map_key(parent, i);
-				if (!strcmp(k->value, n->value)) {
-					diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
-						   "duplicate key '%s' (first defined at line %u, column %u)",
-						   n->value, k->line, k->col);
-					b->bad = 1;
-					break;
-				}
-			}
 		}
 	}
 	child_append(parent, n);
 	return 0;
+}
+
+typedef struct keyref {
+	const char *key;
+	size_t i;
+} keyref;
+
+static int cmp_keyref(const void *a, const void *b)
+{
+	const keyref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Reports each key that repeats an earlier one of map, in document order.
+ * Sorting keeps a hostile mapping of 50,000 keys cheap. */
+static void check_duplicates(builder *b, const ynode *map)
+{
+	if (map->count < 2)
+		return;
+	keyref *refs = xmalloc(map->count * sizeof(*refs));
+	size_t *first = xmalloc(map->count * sizeof(*first));
+	size_t n = 0;
+	for (size_t i = 0; i < map->count; i++) {
+		first[i] = i;
+		if (ynode_map_key(map, i)->kind == YN_SCALAR)
+			refs[n++] = (keyref){ ynode_map_key(map, i)->value, i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (size_t j = 1; j < n; j++)
+		if (!strcmp(refs[j].key, refs[j - 1].key))
+			first[refs[j].i] = first[refs[j - 1].i];
+	for (size_t i = 0; i < map->count; i++) {
+		if (first[i] == i)
+			continue;
+		const ynode *k = ynode_map_key(map, i), *f = ynode_map_key(map, first[i]);
+		diag_error(b->diags, b->doc->file, k->line, k->col, NULL,
+			   "duplicate key '%s' (first defined at line %u, column %u)", k->value, f->line, f->col);
+		b->bad = 1;
+	}
+	free(first);
+	free(refs);
 }
 
 static int push(builder *b, ynode *n)
@@ -464,6 +495,8 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 		case YAML_MAPPING_END_EVENT: {
 			ynode *top = b.stack[--b.depth];
 			top->end = mark_byte(&b, &ev.end_mark);
+			if (top->kind == YN_MAP)
+				check_duplicates(&b, top);
 			break;
 		}
 		default:
@@ -472,6 +505,12 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	/* mappings left open by an error: their duplicates are problems too */
+	while (b.depth > 0) {
+		ynode *top = b.stack[--b.depth];
+		if (top->kind == YN_MAP)
+			check_duplicates(&b, top);
+	}
 	free(b.stack);
 	if (b.failed || b.bad) {
 		ydoc_free(doc);

@@ -394,9 +394,46 @@ static void test_duplicate_keys(void **state)
 		       "3:1 duplicate key 'a' (first defined at line 1, column 1)\n");
 	/* quoting does not make a different key */
 	expect_invalid("a: 1\n\"a\": 2\n", "2:1 duplicate key 'a' (first defined at line 1, column 1)\n");
+	/* found even when the document fails later */
+	expect_invalid("a: 1\na: 2\nb: [\n",
+		       "2:1 duplicate key 'a' (first defined at line 1, column 1)\n"
+		       "4:1 did not find expected node content (while parsing a flow node at line 4, column 1)\n");
 	/* the same key in different mappings is fine */
 	ydoc *doc = parse("a: {x: 1}\nb: {x: 1}\nc:\n  - x: 1\n  - x: 2\n");
 	ydoc_free(doc);
+}
+
+/* A mapping with 50,000 keys (inside the node and size limits) is checked
+ * for duplicates quickly, not in quadratic time. */
+static void test_many_keys(void **state)
+{
+	(void)state;
+	buf b = BUF_INIT;
+	buf_puts(&b, "{");
+	for (int i = 0; i < 49999; i++)
+		buf_printf(&b, "%sk%d: 1", i ? ", " : "", i);
+	buf_puts(&b, "}\n");
+	assert_true(b.len < 1024 * 1024);
+	double t0 = now();
+	ydoc *doc = parse(b.ptr);
+	assert_true(now() - t0 < 0.5);
+	assert_int_equal(doc->root->count, 49999);
+	ydoc_free(doc);
+	/* every key twice: each second one is reported, in document order */
+	buf_clear(&b);
+	for (int i = 0; i < 20000; i++)
+		buf_printf(&b, "k%d: 1\n", i);
+	for (int i = 0; i < 20000; i++)
+		buf_printf(&b, "k%d: 2\n", i);
+	t0 = now();
+	assert_null(parse(b.ptr));
+	assert_true(now() - t0 < 0.5);
+	assert_int_equal(D.count, 20000);
+	assert_int_equal(D.items[0].line, 20001);
+	assert_string_equal(D.items[0].message, "duplicate key 'k0' (first defined at line 1, column 1)");
+	assert_int_equal(D.items[19999].line, 40000);
+	assert_string_equal(D.items[19999].message, "duplicate key 'k19999' (first defined at line 20000, column 1)");
+	buf_free(&b);
 }
 
 static void test_non_scalar_keys(void **state)
@@ -589,6 +626,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_anchors_and_aliases, teardown),
 		cmocka_unit_test_teardown(test_tags, teardown),
 		cmocka_unit_test_teardown(test_duplicate_keys, teardown),
+		cmocka_unit_test_teardown(test_many_keys, teardown),
 		cmocka_unit_test_teardown(test_non_scalar_keys, teardown),
 		cmocka_unit_test_teardown(test_depth_limit, teardown),
 		cmocka_unit_test_teardown(test_node_limit, teardown),
