@@ -18,7 +18,7 @@
  * a match never needs more non-empty iterations of X than the text has
  * characters. Longer texts are checked with the exact pattern. */
 typedef struct re_entry {
-	const char *pattern; /* the table's pointer: patterns are static strings */
+	char *pattern; /* a copy: callers' patterns need not outlive the call */
 	regex_t re;
 	int ok;
 	regex_t relaxed;
@@ -73,7 +73,7 @@ static char *relax_pattern(const char *pattern, size_t *max_len)
 
 static void re_entry_init(re_entry *e, const char *pattern)
 {
-	e->pattern = pattern;
+	e->pattern = xstrdup(pattern);
 	e->ok = regcomp(&e->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
 	e->relaxed_ok = 0;
 	char *relaxed = e->ok ? relax_pattern(pattern, &e->relaxed_max) : NULL;
@@ -87,7 +87,7 @@ bool schema_match(const char *pattern, const char *text)
 {
 	re_entry *e = NULL;
 	for (size_t i = 0; i < re_count; i++)
-		if (re_cache[i].pattern == pattern || !strcmp(re_cache[i].pattern, pattern)) {
+		if (!strcmp(re_cache[i].pattern, pattern)) {
 			e = &re_cache[i];
 			break;
 		}

@@ -528,6 +528,18 @@ static void test_match(void **state)
 	/* the same text at another address hits the cache too */
 	char pat[] = "^[a-z]+$";
 	assert_true(schema_match(pat, "x"));
+	/* patterns need not outlive the call (the cache keeps its own copy),
+	 * and more patterns than the cache holds still work */
+	for (int i = 0; i < 40; i++) {
+		char *p = xasprintf("^x{%d}$", i + 1);
+		char *t = xasprintf("%0*d", i + 1, 0);
+		for (char *c = t; *c; c++)
+			*c = 'x';
+		assert_true(schema_match(p, t));
+		assert_false(schema_match(p, "y"));
+		free(t);
+		free(p);
+	}
 }
 
 int main(void)
