@@ -176,8 +176,8 @@ int catalog_load_dir(catalog *c, const char *dir, const char *display_dir, diag_
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if (de->d_name[0] != '.' && l > 5 && (!strcmp(de->d_name + l - 5, ".yaml") ||
-						      (l > 4 && !strcmp(de->d_name + l - 4, ".yml"))))
+		if (de->d_name[0] != '.' && ((l > 5 && !strcmp(de->d_name + l - 5, ".yaml")) ||
+					     (l > 4 && !strcmp(de->d_name + l - 4, ".yml"))))
 			strlist_add(&names, de->d_name);
 	}
 	closedir(d);
