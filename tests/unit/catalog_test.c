@@ -154,7 +154,7 @@ static void test_catalog_dir(void **state)
 	(void)state;
 	char *dir = tu_mkdtemp();
 	tu_write(dir, "b.yaml", "name: Team-B\nversions:\n  - version: 2\n  - version: 1\n");
-	tu_write(dir, "ab.yml", "name: Team-A\nversions:\n  - version: 1\n");
+	tu_write(dir, "a.yml", "name: Team-A\nversions:\n  - version: 1\n");
 	tu_write(dir, "notes.txt", "not a catalog file\n");
 	tu_write(dir, ".hidden.yaml", "garbage: [\n");
 	tu_write(dir, "bad.yaml", "name: Team-C\nversions:\n  - version: 1\n    pyhton: {}\n");
@@ -167,7 +167,7 @@ static void test_catalog_dir(void **state)
 	free(got);
 	assert_int_equal(c.count, 2);
 	assert_string_equal(c.entries[0].name, "Team-A");
-	assert_string_equal(c.entries[0].file, "envs/ab.yml");
+	assert_string_equal(c.entries[0].file, "envs/a.yml");
 	assert_false(c.entries[0].builtin);
 	assert_int_equal(c.entries[1].versions[0].version, 1);
 	assert_int_equal(c.entries[1].versions[1].version, 2);
@@ -305,6 +305,11 @@ static void test_package_name(void **state)
 		{ "python=3.6.2", "python" },       { "zope.interface", "zope-interface" },
 		{ "torch", "torch" },               { "azureml-core~=1.13", "azureml-core" },
 		{ "pandas[excel]>=1", "pandas" },   { "pkg @ https://x/y.whl", "pkg" },
+		{ "numpy ; python_version<'3.8'", "numpy" },
+		/* options and URLs are not packages */
+		{ "--extra-index-url https://x", "" }, { "-r requirements.txt", "" },
+		{ "git+https://github.com/a/b.git", "" }, { "https://x/y-1.0.whl", "" },
+		{ "file:///wheels/z.whl", "" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *n = envdef_package_name(cases[i][0]);
@@ -356,6 +361,20 @@ static void test_overlay(void **state)
 	assert_true(base.docker_enabled);
 	assert_true(base.user_managed);
 	assert_string_equal(base.base_image, "img:1");
+
+	/* options and URLs are never 'the same package' as another one */
+	envdef b2 = ENVDEF_INIT, o2 = ENVDEF_INIT;
+	strlist_add(&b2.pip_packages, "--extra-index-url https://a");
+	strlist_add(&b2.pip_packages, "git+https://github.com/a/x.git");
+	strlist_add(&o2.pip_packages, "--extra-index-url https://b");
+	strlist_add(&o2.pip_packages, "git+https://github.com/b/y.git");
+	envdef_overlay(&b2, &o2, NULL);
+	assert_int_equal(b2.pip_packages.count, 4);
+	assert_string_equal(b2.pip_packages.items[0], "--extra-index-url https://a");
+	assert_string_equal(b2.pip_packages.items[1], "git+https://github.com/a/x.git");
+	assert_string_equal(b2.pip_packages.items[2], "--extra-index-url https://b");
+	envdef_free(&b2);
+	envdef_free(&o2);
 
 	/* scalars replace */
 	envdef over2 = ENVDEF_INIT, present2 = ENVDEF_INIT;
