@@ -235,6 +235,12 @@ char *catalog_split_ref(const char *ref, long *version)
 	*version = 0;
 	if (!at)
 		return xstrdup(ref);
-	*version = strtol(at + 1, NULL, 10);
+	/* written but not a positive integer (@0, @x): -1, which no entry has,
+	 * rather than 0, which would mean the latest */
+	long long v = 0;
+	const char *p = at + 1;
+	while (*p >= '0' && *p <= '9' && v <= 1000000000LL)
+		v = v * 10 + (*p++ - '0');
+	*version = p > at + 1 && !*p && v > 0 && v <= 1000000000LL ? (long)v : -1;
 	return xstrndup(ref, (size_t)(at - ref));
 }

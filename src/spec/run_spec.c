@@ -133,7 +133,8 @@ static void check_environment(run_spec *s, const ynode *root, workspace *ws, dia
 		for (size_t i = 0; i < e->count; i++)
 			buf_printf(&list, "%s%ld", i ? ", " : "", e->versions[i].version);
 		diag_error(diags, s->file, refnode->line, refnode->col, path,
-			   "%s: '%s' has no version %ld (versions: %s)", path, name, version, list.ptr);
+			   "%s: '%s' has no version %s (versions: %s)", path, name, strrchr(refnode->value, '@') + 1,
+			   list.ptr);
 		buf_free(&list);
 	}
 	free(name);

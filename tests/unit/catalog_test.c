@@ -117,6 +117,15 @@ static void test_split_ref(void **state)
 	assert_string_equal(n, "Team.Env-1.2");
 	assert_int_equal(v, 7);
 	free(n);
+	/* a version that is written but is not a positive integer is not 'latest' */
+	const char *bad[] = { "A@0", "A@00", "A@x", "A@", "A@-3", "A@3x", "A@99999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = catalog_split_ref(bad[i], &v);
+		assert_string_equal(n, "A");
+		if (v != -1)
+			fail_msg("%s: version %ld", bad[i], v);
+		free(n);
+	}
 }
 
 /* ---- catalog files ---- */
@@ -427,6 +436,14 @@ static void test_resolve(void **state)
 
 	assert_int_equal(env_resolve_ref(&r, "Nope", &c, &d), AML_EINVALID);
 	assert_string_equal(d.items[0].message, "unknown curated environment 'Nope'");
+	diag_list_free(&d);
+	/* an unknown version lists the ones there are */
+	assert_int_equal(env_resolve_ref(&r, "AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu@2", &c, &d), AML_EINVALID);
+	assert_string_equal(d.items[0].message, "curated environment 'AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu' has "
+						"no version 2 (versions: 1, 11)");
+	diag_list_free(&d);
+	assert_int_equal(env_resolve_ref(&r, "AzureML-Minimal@0", &c, &d), AML_EINVALID);
+	assert_string_equal(d.items[0].message, "curated environment 'AzureML-Minimal' has no version 0 (versions: 36)");
 	diag_list_free(&d);
 
 	/* the default environment */

@@ -409,6 +409,12 @@ static void test_environments(void **state)
 	expect_spec("v.run.yaml", OK_SCRIPT "environment: AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu@2\n",
 		    "v.run.yaml:4:14 [environment] environment: 'AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu' has no version "
 		    "2 (versions: 1, 11)\n");
+	/* @0 is not 'the latest' */
+	expect_spec("v.run.yaml", OK_SCRIPT "environment: AzureML-Minimal@0\n",
+		    "v.run.yaml:4:14 [environment] environment: 'AzureML-Minimal' has no version 0 (versions: 36)\n");
+	expect_spec("v.run.yaml", OK_SCRIPT "environment: {extends: AzureML-Minimal@000}\n",
+		    "v.run.yaml:4:24 [environment.extends] environment.extends: 'AzureML-Minimal' has no version 000 "
+		    "(versions: 36)\n");
 	/* extends */
 	expect_spec("v.run.yaml", OK_SCRIPT "environment:\n  extends: AzureML-Tutorail\n",
 		    "v.run.yaml:5:12 [environment.extends] environment.extends: unknown curated environment "
