@@ -97,7 +97,10 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		for (size_t j = 0; j < i; j++) {
 			spec_file *b = &set->files[j];
 			if (b->spec && b->ws == a->ws && !strcmp(a->spec->address, b->spec->address)) {
-				diag_error(diags, a->display, a->spec->experiment_line, a->spec->experiment_col, "name",
+				/* at the name when it is written, else at the experiment */
+				const run_spec *sa = a->spec;
+				diag_error(diags, a->display, sa->name_line ? sa->name_line : sa->experiment_line,
+					   sa->name_line ? sa->name_col : sa->experiment_col, "name",
 					   "two specs have the address %s: this file and %s; set a different 'name:'",
 					   a->spec->address, b->display);
 				a->valid = false;

@@ -274,6 +274,10 @@ static void test_invalid_default_name(void **state)
 	expect_spec("v1.2/run.yaml", "experiment: e\ncommand: [ls]\n",
 		    "v1.2/run.yaml:1:1 [name] name: the default name 'v1.2' (from the file name) is not a valid name; set "
 		    "'name:'\n");
+	/* at the mapping, wherever it starts */
+	expect_spec("my run.run.yaml", "# a comment\n\n  experiment: e\n  command: [ls]\n",
+		    "my run.run.yaml:3:3 [name] name: the default name 'my run' (from the file name) is not a valid name; "
+		    "set 'name:'\n");
 	/* setting a name fixes it */
 	expect_spec("my run.run.yaml", "experiment: e\nname: ok\ncommand: [ls]\n", "");
 }
@@ -287,7 +291,12 @@ static void test_empty_and_non_mapping(void **state)
 			    "'command')\n";
 	expect_spec("e.run.yaml", "", empty);
 	expect_spec("e.run.yaml", "# nothing yet\n\n", empty);
+	/* an explicit document with nothing in it, or only a null, is empty too */
+	expect_spec("e.run.yaml", "---\n", empty);
+	expect_spec("e.run.yaml", "~\n", empty);
 	expect_spec("e.run.yaml", "- a\n- b\n", "e.run.yaml:1:1 [] a run spec must be a mapping of keys, not a sequence\n");
+	expect_spec("e.run.yaml", "42\n", "e.run.yaml:1:1 [] a run spec must be a mapping of keys, not an integer\n");
+	expect_spec("e.run.yaml", "true\n", "e.run.yaml:1:1 [] a run spec must be a mapping of keys, not a boolean\n");
 	expect_spec("e.run.yaml", "\n\nhello\n", "e.run.yaml:3:1 [] a run spec must be a mapping of keys, not a string\n");
 	/* syntax errors come from the loader, and nothing else is checked */
 	expect_spec("e.run.yaml", "experiment: e\n\tscript: x\n",
@@ -499,12 +508,17 @@ static void test_distribution(void **state)
 	(void)state;
 	expect_spec("d.run.yaml", OK_SCRIPT "framework: mpi\ndistribution: {node_count: 2}\n", "");
 	expect_spec("d.run.yaml", OK_SCRIPT "framework: tensorflow\ndistribution:\n  process_count_per_node: 2\n", "");
+	/* at the distribution key, not at its first item */
 	expect_spec("d.run.yaml", OK_SCRIPT "framework: pyspark\ndistribution: {node_count: 2}\n",
-		    "d.run.yaml:5:15 [distribution] distribution: applies to framework mpi, pytorch or tensorflow, not "
+		    "d.run.yaml:5:1 [distribution] distribution: applies to framework mpi, pytorch or tensorflow, not "
 		    "pyspark\n");
-	expect_spec("d.run.yaml", OK_SCRIPT "distribution: {node_count: 2}\n",
-		    "d.run.yaml:4:15 [distribution] distribution: applies to framework mpi, pytorch or tensorflow, not "
+	expect_spec("d.run.yaml", OK_SCRIPT "distribution:\n  node_count: 2\n",
+		    "d.run.yaml:4:1 [distribution] distribution: applies to framework mpi, pytorch or tensorflow, not "
 		    "python\n");
+	/* a misspelt framework is one error, not two */
+	expect_spec("d.run.yaml", OK_SCRIPT "framework: pytorh\ndistribution: {node_count: 2}\n",
+		    "d.run.yaml:4:12 [framework] framework: invalid value 'pytorh' (did you mean 'pytorch'? expected one "
+		    "of: python, mpi, pytorch, tensorflow, pyspark)\n");
 }
 
 static void test_secrets(void **state)
@@ -679,7 +693,7 @@ static void test_duplicate_addresses(void **state)
 	char *paths[] = { "." };
 	assert_int_equal(specset_load(&set, 1, paths, &ctx, &D), AML_EINVALID);
 	char *got = diags_text(&D);
-	assert_string_equal(got, "b.run.yaml:1:13 [name] two specs have the address e/same: this file and a.run.yaml; set "
+	assert_string_equal(got, "b.run.yaml:2:7 [name] two specs have the address e/same: this file and a.run.yaml; set "
 				 "a different 'name:'\n"
 				 "c.run.yaml:1:13 [name] two specs have the address e/c: this file and c/run.yaml; set a "
 				 "different 'name:'\n");
