@@ -612,23 +612,62 @@ static void test_workspace_file(void **state)
 		  "  hpc: {type: slurm, work_dir: /w, login: vm}\n"
 		  "  hpc2: {type: slurm, work_dir: /w, login: hpc}\n"
 		  "  hpc3: {type: slurm, work_dir: /w, login: nope}\n",
-		  "amlspec.yaml:4:44 [targets.hpc2.login] targets.hpc2.login: 'hpc' is not an ssh target declared here\n"
-		  "amlspec.yaml:5:44 [targets.hpc3.login] targets.hpc3.login: 'nope' is not an ssh target declared here\n");
+		  "amlspec.yaml:4:44 [targets.hpc2.login] targets.hpc2.login: 'hpc' is a slurm target; login must name an "
+		  "ssh target\n"
+		  "amlspec.yaml:5:44 [targets.hpc3.login] targets.hpc3.login: 'nope' is not a target declared here; login "
+		  "must name an ssh target\n");
+	expect_ws("targets:\n"
+		  "  gpu-vm: {type: ssh, host: x}\n"
+		  "  hpc: {type: slurm, work_dir: /w, login: gpu-mv}\n",
+		  "amlspec.yaml:3:43 [targets.hpc.login] targets.hpc.login: 'gpu-mv' is not a target declared here (did you "
+		  "mean 'gpu-vm'?); login must name an ssh target\n");
 	char *outside = tu_mkdtemp();
 	char *link = fs_join(W, "outlink");
 	assert_int_equal(symlink(outside, link), 0);
-	char *t = xasprintf("catalogs: [missing/, ../, outlink, %s, envs]\n", outside);
+	char *t = xasprintf("catalogs: [missing/, ../, outlink, %s, envs, envs/team.yaml]\n", outside);
 	char *want = xasprintf("amlspec.yaml:1:12 [catalogs[0]] catalogs[0]: folder 'missing/' does not exist\n"
 			       "amlspec.yaml:1:22 [catalogs[1]] catalogs[1]: '../' is outside the workspace\n"
 			       "amlspec.yaml:1:27 [catalogs[2]] catalogs[2]: 'outlink' is outside the workspace\n"
-			       "amlspec.yaml:1:36 [catalogs[3]] catalogs[3]: '%s' is outside the workspace\n",
-			       outside);
+			       "amlspec.yaml:1:36 [catalogs[3]] catalogs[3]: '%s' is outside the workspace\n"
+			       "amlspec.yaml:1:%zu [catalogs[5]] catalogs[5]: 'envs/team.yaml' is not a folder\n",
+			       outside, 36 + strlen(outside) + 8);
 	expect_ws(t, want);
 	free(want);
 	free(t);
 	free(link);
 	tu_rmtree(outside);
 	free(outside);
+	/* shape errors, and the other checks in the same pass */
+	expect_ws("version: 2\n"
+		  "targets:\n"
+		  "  local: {type: ssh, host: x}\n"
+		  "  vm: {type: shh, host: x}\n"
+		  "  hpc: {type: slurm, work_dir: /w, login: hpc}\n"
+		  "catalogs: [missing]\n",
+		  "amlspec.yaml:1:10 [version] version: unsupported version 2; this amlspec reads version 1\n"
+		  "amlspec.yaml:3:3 [targets.local] targets.local: 'local' is built in and cannot be redefined\n"
+		  "amlspec.yaml:4:14 [targets.vm.type] targets.vm.type: invalid value 'shh' (did you mean 'ssh'? expected "
+		  "one of: ssh, slurm, azureml)\n"
+		  "amlspec.yaml:5:43 [targets.hpc.login] targets.hpc.login: 'hpc' is a slurm target; login must name an ssh "
+		  "target\n"
+		  "amlspec.yaml:6:12 [catalogs[0]] catalogs[0]: folder 'missing' does not exist\n");
+	/* the targets are still declared: no second error in the specs */
+	expect_spec("t.run.yaml", OK_SCRIPT "target: vm\n", "");
+	expect_spec("t.run.yaml", OK_SCRIPT "target: vn\n",
+		    "t.run.yaml:4:9 [target] target: unknown target 'vn' (did you mean 'vm'?); targets are 'local' or "
+		    "declared in amlspec.yaml\n");
+	/* values of any shape are reported, never crash */
+	expect_ws("workspace: [x]\ntargets:\n  a: ssh\n  b: {type: [ssh], login: [x], sbatch_args: x}\n"
+		  "  c: {type: slurm, work_dir: /w, sbatch_args: [[x]]}\ncatalogs: [[x], 3]\n",
+		  "amlspec.yaml:1:12 [workspace] workspace: expected a string, got a sequence\n"
+		  "amlspec.yaml:3:6 [targets.a] targets.a: expected a mapping, got a string\n"
+		  "amlspec.yaml:4:13 [targets.b.type] targets.b.type: expected one of: ssh, slurm, azureml\n"
+		  "amlspec.yaml:5:48 [targets.c.sbatch_args[0]] targets.c.sbatch_args[0]: expected a string, got a "
+		  "sequence\n"
+		  "amlspec.yaml:6:12 [catalogs[0]] catalogs[0]: expected a string, got a sequence\n"
+		  "amlspec.yaml:6:17 [catalogs[1]] catalogs[1]: expected a string, got integer 3; quote it (\"3\") to keep "
+		  "it as written\n");
+	expect_ws("- a\n", "amlspec.yaml:1:1 [] expected a mapping, got a sequence\n");
 	/* shape errors */
 	expect_ws("version: 2\ntargets:\n  vm: {type: shh, host: x}\n",
 		  "amlspec.yaml:1:10 [version] version: unsupported version 2; this amlspec reads version 1\n"
