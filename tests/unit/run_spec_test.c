@@ -742,6 +742,55 @@ static void test_duplicate_addresses(void **state)
 	specset_free(&set);
 }
 
+/* The same file reached twice is one spec, not a clash with itself. */
+static void test_specset_same_file_twice(void **state)
+{
+	(void)state;
+	tu_write(W, ".git/HEAD", "ref: refs/heads/main\n");
+	tu_write(W, "a.run.yaml", "experiment: e\ncommand: [ls]\n");
+	cli ctx = { .verb = "validate" };
+	specset set = SPECSET_INIT;
+	char *paths[] = { "a.run.yaml", ".", "./a.run.yaml" };
+	assert_int_equal(specset_load(&set, 3, paths, &ctx, &D), AML_OK);
+	assert_int_equal(D.count, 0);
+	assert_int_equal(set.nfiles, 1);
+	assert_true(set.files[0].valid);
+	specset_free(&set);
+}
+
+/* A folder's workspace file is checked even when the folder holds no spec;
+ * a path that is not there is a file that failed. */
+static void test_specset_folders_and_missing(void **state)
+{
+	(void)state;
+	tu_write(W, "amlspec.yaml", "version: 3\n");
+	tu_write(W, "empty/README", "x\n");
+	cli ctx = { .verb = "validate" };
+	specset set = SPECSET_INIT;
+	char *paths[] = { "empty" };
+	assert_int_equal(specset_load(&set, 1, paths, &ctx, &D), AML_EINVALID);
+	char *got = diags_text(&D);
+	assert_string_equal(got, "amlspec.yaml:1:10 [version] version: unsupported version 3; this amlspec reads version 1\n"
+				 "warning empty:0:0 [] no run.yaml or *.run.yaml files found in this folder\n");
+	free(got);
+	assert_int_equal(set.nfiles, 1);
+	assert_true(set.files[0].is_workspace);
+	assert_false(set.files[0].valid);
+	specset_free(&set);
+	diag_list_free(&D);
+
+	tu_write(W, "amlspec.yaml", "version: 1\n");
+	char *paths2[] = { "nope.run.yaml" };
+	assert_int_equal(specset_load(&set, 1, paths2, &ctx, &D), AML_EINVALID);
+	got = diags_text(&D);
+	assert_string_equal(got, "nope.run.yaml:0:0 [] cannot open: No such file or directory\n");
+	free(got);
+	assert_int_equal(set.nfiles, 1);
+	assert_string_equal(set.files[0].display, "nope.run.yaml");
+	assert_false(set.files[0].valid);
+	specset_free(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -765,6 +814,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_workspace_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workspace_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_specset_same_file_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_specset_folders_and_missing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
