@@ -169,7 +169,8 @@ static int load_config(workspace *ws, diag_list *diags)
 				free(names);
 			} else if (strcmp(l->type, "ssh") && (!strcmp(l->type, "slurm") || !strcmp(l->type, "azureml"))) {
 				rc = diag_error(diags, file, ln->line, ln->col, path,
-						"%s: '%s' is a %s target; login must name an ssh target", path, ln->value, l->type);
+						"%s: '%s' is %s %s target; login must name an ssh target", path, ln->value,
+						l->type[0] == 'a' ? "an" : "a", l->type);
 			}
 			free(path);
 		}

@@ -611,11 +611,15 @@ static void test_workspace_file(void **state)
 		  "  vm: {type: ssh, host: x}\n"
 		  "  hpc: {type: slurm, work_dir: /w, login: vm}\n"
 		  "  hpc2: {type: slurm, work_dir: /w, login: hpc}\n"
-		  "  hpc3: {type: slurm, work_dir: /w, login: nope}\n",
+		  "  hpc3: {type: slurm, work_dir: /w, login: nope}\n"
+		  "  hpc4: {type: slurm, work_dir: /w, login: az}\n"
+		  "  az: {type: azureml, subscription_id: s, resource_group: r, workspace_name: w, compute: c}\n",
 		  "amlspec.yaml:4:44 [targets.hpc2.login] targets.hpc2.login: 'hpc' is a slurm target; login must name an "
 		  "ssh target\n"
 		  "amlspec.yaml:5:44 [targets.hpc3.login] targets.hpc3.login: 'nope' is not a target declared here; login "
-		  "must name an ssh target\n");
+		  "must name an ssh target\n"
+		  "amlspec.yaml:6:44 [targets.hpc4.login] targets.hpc4.login: 'az' is an azureml target; login must name an "
+		  "ssh target\n");
 	expect_ws("targets:\n"
 		  "  gpu-vm: {type: ssh, host: x}\n"
 		  "  hpc: {type: slurm, work_dir: /w, login: gpu-mv}\n",
