@@ -144,8 +144,15 @@ int cmd_envs(int argc, char **argv, cli *ctx)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
-	if (strcmp(sub, "list") && strcmp(sub, "show"))
-		return cli_error(ctx, "unknown subcommand '%s'", sub), cli_usage(ctx, usage);
+	if (strcmp(sub, "list") && strcmp(sub, "show")) {
+		static const char *const subs[] = { "list", "show" };
+		const char *sug = diag_suggest(sub, subs, 2);
+		if (sug)
+			cli_error(ctx, "unknown subcommand '%s' (did you mean '%s'?)", sub, sug);
+		else
+			cli_error(ctx, "unknown subcommand '%s'", sub);
+		return cli_usage(ctx, usage);
+	}
 	if (!strcmp(sub, "list") && argc != 2)
 		return cli_usage(ctx, usage);
 	if (!strcmp(sub, "show") && argc != 3)
