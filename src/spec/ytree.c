@@ -234,7 +234,11 @@ static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 static void child_append(ynode *parent, ynode *child)
 {
 	size_t total = parent->kind == YN_MAP ? 2 * parent->count + parent->key_pending : parent->count;
-	parent->items = xrealloc(parent->items, (total + 1) * sizeof(*parent->items));
+	/* capacity doubles (it is the next power of two of total, from 4): one
+	 * realloc per item made a 100,000-item sequence quadratic wherever
+	 * realloc moves the block (ASan, valgrind, other allocators) */
+	if (total < 4 ? total == 0 : (total & (total - 1)) == 0)
+		parent->items = xrealloc(parent->items, (total < 4 ? 4 : 2 * total) * sizeof(*parent->items));
 	parent->items[total] = child;
 	if (parent->kind == YN_MAP) {
 		if (parent->key_pending)
