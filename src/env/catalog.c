@@ -126,7 +126,7 @@ int catalog_load_text(catalog *c, const char *file, const char *text, size_t len
 		const ynode *vn = ynode_map_get(v, "version");
 		catalog_version *cv = &e.versions[e.count];
 		long long num = 0;
-		schema_int_value(vn->value, &num);
+		schema_integer_node(vn, &num);
 		cv->version = (long)num;
 		for (size_t j = 0; j < e.count; j++)
 			if (e.versions[j].version == cv->version) {

@@ -273,17 +273,17 @@ static void decode(run_spec *s, const ynode *root)
 		const ynode *n = ynode_map_get(d, "node_count");
 		const ynode *p = ynode_map_get(d, "process_count_per_node");
 		long long v;
-		if (n && n->kind == YN_SCALAR && schema_int_value(n->value, &v))
+		if (schema_integer_node(n, &v))
 			s->node_count = (long)v;
-		if (p && p->kind == YN_SCALAR && schema_int_value(p->value, &v))
+		if (schema_integer_node(p, &v))
 			s->process_count_per_node = (long)v;
 	}
 	s->timeout_seconds = RUN_SPEC_DEFAULT_TIMEOUT;
 	const ynode *lim = ynode_map_get(root, "limits");
 	const ynode *to = lim ? ynode_map_get(lim, "timeout") : NULL;
 	long long seconds = -1;
-	if (to && to->kind == YN_SCALAR && to->stype == YS_INT)
-		schema_int_value(to->value, &seconds);
+	if (to && to->kind == YN_SCALAR && (to->stype == YS_INT || to->stype == YS_FLOAT))
+		schema_integer_node(to, &seconds);
 	else if (to && to->kind == YN_SCALAR)
 		seconds = schema_parse_duration(to->value);
 	if (seconds > 0)

@@ -174,6 +174,22 @@ bool schema_int_value(const char *text, long long *out)
 	return true;
 }
 
+bool schema_integer_node(const ynode *n, long long *out)
+{
+	if (!n || n->kind != YN_SCALAR)
+		return false;
+	if (n->stype == YS_INT)
+		return schema_int_value(n->value, out);
+	if (n->stype != YS_FLOAT || strchr(n->value, 'n') || strchr(n->value, 'N'))
+		return false; /* .inf, .nan */
+	char *end;
+	double v = strtod(n->value, &end);
+	if (*end || !(v > -9.2e18 && v < 9.2e18) || (double)(long long)v != v)
+		return false;
+	*out = (long long)v;
+	return true;
+}
+
 /* ---- checking ---- */
 
 typedef struct ctx {
@@ -346,14 +362,13 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 		}
 		check_string_value(c, s, n, path);
 		break;
-	case SCH_INTEGER:
-		if (n->kind != YN_SCALAR || n->stype != YS_INT) {
+	case SCH_INTEGER: {
+		long long v = 0;
+		if (!schema_integer_node(n, &v)) {
 			got_wrong(c, s, n, path);
 			break;
 		}
 		{
-			long long v = 0;
-			schema_int_value(n->value, &v);
 			if (s->range_message && ((s->has_min && v < s->min) || (s->has_max && v > s->max)))
 				err(c, n, path, s->range_message, n->value);
 			else if (s->has_min && v < s->min)
@@ -362,6 +377,7 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 				err(c, n, path, "must be at most %lld, got %s", s->max, n->value);
 		}
 		break;
+	}
 	case SCH_BOOLEAN:
 		if (n->kind != YN_SCALAR || n->stype != YS_BOOL)
 			got_wrong(c, s, n, path);
@@ -370,10 +386,9 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 		if (n->kind != YN_SCALAR || n->stype == YS_NULL)
 			got_wrong(c, s, n, path);
 		break;
-	case SCH_DURATION:
-		if (n->kind == YN_SCALAR && n->stype == YS_INT) {
-			long long v = 0;
-			schema_int_value(n->value, &v);
+	case SCH_DURATION: {
+		long long v = 0;
+		if (schema_integer_node(n, &v)) {
 			if (v < 1)
 				err(c, n, path, "must be at least 1 second");
 		} else if (n->kind == YN_SCALAR && n->stype == YS_STRING) {
@@ -387,6 +402,7 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 			got_wrong(c, s, n, path);
 		}
 		break;
+	}
 	case SCH_ARRAY:
 		if (n->kind != YN_SEQ) {
 			got_wrong(c, s, n, path);

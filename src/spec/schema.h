@@ -87,6 +87,11 @@ long long schema_parse_duration(const char *text);
  * false when text is not such an integer. */
 bool schema_int_value(const char *text, long long *out);
 
+/* The integer value of scalar node n: a YAML 1.2 integer, or a number with
+ * an integral value, since JSON (and so editors and ajv) has one number
+ * type: 1.0 and 3.6e3 are the integers 1 and 3600. */
+bool schema_integer_node(const ynode *n, long long *out);
+
 /* Whether text matches an ERE pattern (compiled once and cached). */
 bool schema_match(const char *pattern, const char *text);
 

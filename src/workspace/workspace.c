@@ -152,8 +152,8 @@ static int load_config(workspace *ws, diag_list *diags)
 		/* a slurm login must name an ssh target */
 		for (size_t i = 0; i < ws->ntargets; i++) {
 			const ynode *ln = ynode_map_get(ynode_map_value(targets, i), "login");
-			if (!is_string(ln))
-				continue;
+			if (!is_string(ln) || !schema_match("^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", ln->value))
+				continue; /* the schema said why */
 			const target_config *l = workspace_target(ws, ln->value);
 			char *path = xasprintf("targets.%s.login", ws->targets[i].name);
 			if (!l) {

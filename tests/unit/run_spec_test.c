@@ -221,6 +221,13 @@ static void test_yaml12_integers_decode(void **state)
 	assert_int_equal(s->process_count_per_node, 16);
 	assert_int_equal(s->timeout_seconds, 16);
 	run_spec_free(s);
+	s = load("i.run.yaml", OK_SCRIPT "version: 1.0\nframework: mpi\ndistribution: {node_count: 2.0, "
+					  "process_count_per_node: 1e1}\nlimits: {timeout: 3.6e3}\n");
+	assert_non_null(s);
+	assert_int_equal(s->node_count, 2);
+	assert_int_equal(s->process_count_per_node, 10);
+	assert_int_equal(s->timeout_seconds, 3600);
+	run_spec_free(s);
 }
 
 static void test_durations_decode(void **state)
@@ -660,6 +667,10 @@ static void test_workspace_file(void **state)
 	expect_spec("t.run.yaml", OK_SCRIPT "target: vn\n",
 		    "t.run.yaml:4:9 [target] target: unknown target 'vn' (did you mean 'vm'?); targets are 'local' or "
 		    "declared in amlspec.yaml\n");
+	/* a login the schema refused is not looked up as well */
+	expect_ws("targets:\n  hpc: {type: slurm, work_dir: /w, login: login node}\n",
+		  "amlspec.yaml:2:43 [targets.hpc.login] targets.hpc.login: invalid value 'login node': use letters, digits, "
+		  "'_' and '-', starting with a letter or digit (at most 255 characters)\n");
 	/* values of any shape are reported, never crash */
 	expect_ws("workspace: [x]\ntargets:\n  a: ssh\n  b: {type: [ssh], login: [x], sbatch_args: x}\n"
 		  "  c: {type: slurm, work_dir: /w, sbatch_args: [[x]]}\ncatalogs: [[x], 3]\n",

@@ -156,7 +156,7 @@ static void test_wrong_types(void **state)
 	expect_run(MIN "environment: [a]\n", "3:14 [environment] environment: expected a string or a mapping, got a sequence\n");
 	/* integers and booleans */
 	expect_run(MIN "version: \"1\"\n", "3:10 [version] version: expected an integer, got a string\n");
-	expect_run(MIN "version: 1.0\n", "3:10 [version] version: expected an integer, got a number\n");
+	expect_run(MIN "version: 1.5\n", "3:10 [version] version: expected an integer, got a number\n");
 	expect_run(MIN "framework: mpi\ndistribution: {node_count: two}\n",
 		   "4:28 [distribution.node_count] distribution.node_count: expected an integer, got a string\n");
 	expect_run(MIN "environment: {python: {user_managed_dependencies: yes}}\n",
@@ -284,6 +284,20 @@ static void test_integer_ranges(void **state)
 		   "got 0x401\n");
 	expect_ws("targets:\n  vm: {type: ssh, host: x, port: 0x16}\n  vm2: {type: ssh, host: x, port: 0o200000}\n",
 		  "3:35 [targets.vm2.port] targets.vm2.port: must be at most 65535, got 0o200000\n");
+	/* JSON has one number type (ajv and editors see 1.0 and 3.6e3 as the
+	 * integers 1 and 3600): an integral number is an integer */
+	expect_run(MIN "version: 1.0\nframework: mpi\ndistribution: {node_count: 2.0, process_count_per_node: 1e1}\n"
+		       "limits: {timeout: 3.6e3}\n",
+		   "");
+	expect_run(MIN "version: 1.5\nframework: mpi\ndistribution: {node_count: 2.5e3, process_count_per_node: 1e400}\n"
+		       "limits: {timeout: .inf}\n",
+		   "3:10 [version] version: expected an integer, got a number\n"
+		   "5:28 [distribution.node_count] distribution.node_count: must be at most 1024, got 2.5e3\n"
+		   "5:59 [distribution.process_count_per_node] distribution.process_count_per_node: expected an integer, "
+		   "got a number\n"
+		   "6:19 [limits.timeout] limits.timeout: expected a duration (seconds, or such as 30s, 15m, 2h, 1d), got a "
+		   "number\n");
+	expect_run(MIN "limits: {timeout: 0.0}\n", "3:19 [limits.timeout] limits.timeout: must be at least 1 second\n");
 	expect_run(MIN "limits: {timeout: 0x10}\n", "");
 	expect_run(MIN "limits: {timeout: 0o0}\n", "3:19 [limits.timeout] limits.timeout: must be at least 1 second\n");
 }
@@ -510,13 +524,17 @@ static void test_json_schema(void **state)
 
 	s = schema_to_json(&schema_workspace);
 	assert_string_equal(json_object_get_string(get(s, "$id")), "https://amlspec.dev/schemas/workspace.schema.json");
-	json_object *variants = get(s, "properties/targets/additionalProperties/oneOf");
+	/* the target's type picks its variant (if/then), as in the checker */
+	json_object *tagged = get(s, "properties/targets/additionalProperties");
+	assert_string_equal(json_object_get_string(get(tagged, "required/0")), "type");
+	assert_string_equal(json_object_get_string(get(tagged, "properties/type/enum/1")), "slurm");
+	json_object *variants = get(tagged, "allOf");
 	assert_int_equal(json_object_array_length(variants), 3);
-	assert_string_equal(json_object_get_string(get(variants, "0/properties/type/enum/0")), "ssh");
-	assert_string_equal(json_object_get_string(get(variants, "0/required/1")), "host");
-	assert_int_equal(json_object_get_int(get(variants, "0/properties/port/maximum")), 65535);
-	assert_string_equal(json_object_get_string(get(variants, "1/properties/type/enum/0")), "slurm");
-	assert_string_equal(json_object_get_string(get(variants, "2/properties/type/enum/0")), "azureml");
+	assert_string_equal(json_object_get_string(get(variants, "0/if/properties/type/const")), "ssh");
+	assert_string_equal(json_object_get_string(get(variants, "0/then/required/1")), "host");
+	assert_int_equal(json_object_get_int(get(variants, "0/then/properties/port/maximum")), 65535);
+	assert_string_equal(json_object_get_string(get(variants, "1/if/properties/type/const")), "slurm");
+	assert_string_equal(json_object_get_string(get(variants, "2/if/properties/type/const")), "azureml");
 	json_object_put(s);
 }
 
