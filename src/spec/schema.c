@@ -1,5 +1,6 @@
 #include "schema.h"
 
+#include <limits.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
  * a match never needs more non-empty iterations of X than the text has
  * characters. Longer texts are checked with the exact pattern. */
 typedef struct re_entry {
-	const char *pattern; /* the table's pointer: patterns are static strings */
+	char *pattern; /* a copy: callers' patterns need not outlive the call */
 	regex_t re;
 	int ok;
 	regex_t relaxed;
@@ -72,7 +73,7 @@ static char *relax_pattern(const char *pattern, size_t *max_len)
 
 static void re_entry_init(re_entry *e, const char *pattern)
 {
-	e->pattern = pattern;
+	e->pattern = xstrdup(pattern);
 	e->ok = regcomp(&e->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
 	e->relaxed_ok = 0;
 	char *relaxed = e->ok ? relax_pattern(pattern, &e->relaxed_max) : NULL;
@@ -86,7 +87,7 @@ bool schema_match(const char *pattern, const char *text)
 {
 	re_entry *e = NULL;
 	for (size_t i = 0; i < re_count; i++)
-		if (re_cache[i].pattern == pattern || !strcmp(re_cache[i].pattern, pattern)) {
+		if (!strcmp(re_cache[i].pattern, pattern)) {
 			e = &re_cache[i];
 			break;
 		}
@@ -142,6 +143,53 @@ long long schema_parse_duration(const char *text)
 	return v * mul;
 }
 
+bool schema_int_value(const char *text, long long *out)
+{
+	const char *p = text;
+	int base = 10, neg = 0;
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	else if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o'))
+		base = p[1] == 'x' ? 16 : 8, p += 2;
+	if (!*p)
+		return false;
+	unsigned long long v = 0;
+	bool big = false;
+	for (; *p; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+			: *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : 99;
+		if (d >= base)
+			return false;
+		if (v > (1ULL << 63) / (unsigned)base)
+			big = true;
+		else
+			v = v * (unsigned)base + (unsigned)d;
+	}
+	if (big || v > (1ULL << 63))
+		v = 1ULL << 63;
+	if (neg)
+		*out = v == (1ULL << 63) ? LLONG_MIN : -(long long)v;
+	else
+		*out = v >= (1ULL << 63) ? LLONG_MAX : (long long)v;
+	return true;
+}
+
+bool schema_integer_node(const ynode *n, long long *out)
+{
+	if (!n || n->kind != YN_SCALAR)
+		return false;
+	if (n->stype == YS_INT)
+		return schema_int_value(n->value, out);
+	if (n->stype != YS_FLOAT || strchr(n->value, 'n') || strchr(n->value, 'N'))
+		return false; /* .inf, .nan */
+	char *end;
+	double v = strtod(n->value, &end);
+	if (*end || !(v > -9.2e18 && v < 9.2e18) || (double)(long long)v != v)
+		return false;
+	*out = (long long)v;
+	return true;
+}
+
 /* ---- checking ---- */
 
 typedef struct ctx {
@@ -184,11 +232,11 @@ static const char *type_word(schema_type t)
 
 static void got_wrong(ctx *c, const schema *s, const ynode *n, const char *path)
 {
-	if (n->kind == YN_SCALAR && n->stype != YS_STRING && s->type == SCH_STRING)
+	if (n->kind == YN_SCALAR && n->stype == YS_NULL)
+		err(c, n, path, "expected %s, got an empty value", type_word(s->type));
+	else if (n->kind == YN_SCALAR && n->stype != YS_STRING && s->type == SCH_STRING)
 		err(c, n, path, "expected %s, got %s %s; quote it (\"%s\") to keep it as written",
 		    type_word(s->type), ynode_kind_name(n), n->value, n->value);
-	else if (n->kind == YN_SCALAR && n->stype == YS_NULL)
-		err(c, n, path, "expected %s, got an empty value", type_word(s->type));
 	else
 		err(c, n, path, "expected %s, got %s", type_word(s->type),
 		    n->kind == YN_SCALAR ? (n->stype == YS_INT ? "an integer" : n->stype == YS_FLOAT ? "a number"
@@ -314,13 +362,13 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 		}
 		check_string_value(c, s, n, path);
 		break;
-	case SCH_INTEGER:
-		if (n->kind != YN_SCALAR || n->stype != YS_INT) {
+	case SCH_INTEGER: {
+		long long v = 0;
+		if (!schema_integer_node(n, &v)) {
 			got_wrong(c, s, n, path);
 			break;
 		}
 		{
-			long long v = strtoll(n->value, NULL, 0);
 			if (s->range_message && ((s->has_min && v < s->min) || (s->has_max && v > s->max)))
 				err(c, n, path, s->range_message, n->value);
 			else if (s->has_min && v < s->min)
@@ -329,6 +377,7 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 				err(c, n, path, "must be at most %lld, got %s", s->max, n->value);
 		}
 		break;
+	}
 	case SCH_BOOLEAN:
 		if (n->kind != YN_SCALAR || n->stype != YS_BOOL)
 			got_wrong(c, s, n, path);
@@ -337,9 +386,10 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 		if (n->kind != YN_SCALAR || n->stype == YS_NULL)
 			got_wrong(c, s, n, path);
 		break;
-	case SCH_DURATION:
-		if (n->kind == YN_SCALAR && n->stype == YS_INT) {
-			if (strtoll(n->value, NULL, 10) < 1)
+	case SCH_DURATION: {
+		long long v = 0;
+		if (schema_integer_node(n, &v)) {
+			if (v < 1)
 				err(c, n, path, "must be at least 1 second");
 		} else if (n->kind == YN_SCALAR && n->stype == YS_STRING) {
 			long long d = schema_parse_duration(n->value);
@@ -352,6 +402,7 @@ static void check_node(ctx *c, const schema *s, const ynode *n, const char *path
 			got_wrong(c, s, n, path);
 		}
 		break;
+	}
 	case SCH_ARRAY:
 		if (n->kind != YN_SEQ) {
 			got_wrong(c, s, n, path);
