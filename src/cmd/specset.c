@@ -1,5 +1,6 @@
 #include "cmd/specset.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,77 @@ static workspace *workspace_for(specset *set, const char *file, const cli *ctx, 
 	return ws;
 }
 
+typedef struct path_ref {
+	char *real;
+	size_t index;
+} path_ref;
+
+static int cmp_path_ref(const void *a, const void *b)
+{
+	const path_ref *x = a, *y = b;
+	int c = strcmp(x->real, y->real);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* dup[i] is true when files[i] is the same file as an earlier one
+ * (O(n log n): sweeps of thousands of specs are normal). */
+static bool *mark_duplicate_files(const strlist *files)
+{
+	bool *dup = xcalloc(files->count + 1, sizeof(bool));
+	path_ref *refs = xcalloc(files->count + 1, sizeof(*refs));
+	size_t n = 0;
+	for (size_t i = 0; i < files->count; i++) {
+		char *real = fs_realpath(files->items[i]);
+		if (real)
+			refs[n++] = (path_ref){ real, i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_path_ref);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(refs[i].real, refs[i - 1].real))
+			dup[refs[i].index] = true;
+	for (size_t i = 0; i < n; i++)
+		free(refs[i].real);
+	free(refs);
+	return dup;
+}
+
+static int cmp_by_address(const void *a, const void *b)
+{
+	const spec_file *x = *(spec_file *const *)a, *y = *(spec_file *const *)b;
+	if (x->ws != y->ws)
+		return (uintptr_t)x->ws < (uintptr_t)y->ws ? -1 : 1;
+	int c = strcmp(x->spec->address, y->spec->address);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* One address per spec within a workspace: every later file with an
+ * address already taken is an error naming the first. */
+static void check_addresses(specset *set, diag_list *diags)
+{
+	spec_file **v = xcalloc(set->nfiles + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < set->nfiles; i++)
+		if (set->files[i].spec)
+			v[n++] = &set->files[i];
+	qsort(v, n, sizeof(*v), cmp_by_address);
+	size_t first = 0;
+	for (size_t i = 1; i < n; i++) {
+		spec_file *a = v[i], *b = v[first];
+		if (a->ws != b->ws || strcmp(a->spec->address, b->spec->address)) {
+			first = i;
+			continue;
+		}
+		/* at the name when it is written, else at the experiment */
+		const run_spec *sa = a->spec;
+		diag_error(diags, a->display, sa->name_line ? sa->name_line : sa->experiment_line,
+			   sa->name_line ? sa->name_col : sa->experiment_col, "name",
+			   "two specs have the address %s: this file and %s; set a different 'name:'", sa->address,
+			   b->display);
+		a->valid = false;
+	}
+	free(v);
+}
+
 int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags)
 {
 	strlist files = STRLIST_INIT;
@@ -88,17 +160,13 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		if (fs_is_dir(paths[i]))
 			workspace_for_dir(set, paths[i], ctx, diags);
 	}
-	strlist seen = STRLIST_INIT;
+	/* a file reached twice (a.run.yaml .) is one spec, not a clash; only
+	 * several PATH arguments can reach a file twice */
+	bool *dup = npaths > 1 ? mark_duplicate_files(&files) : NULL;
 	for (size_t i = 0; i < files.count; i++) {
 		const char *path = files.items[i];
-		/* a file reached twice (a.run.yaml .) is one spec, not a clash */
-		char *real = fs_realpath(path);
-		if (real && strlist_contains(&seen, real)) {
-			free(real);
+		if (dup && dup[i])
 			continue;
-		}
-		if (real)
-			strlist_add_owned(&seen, real);
 		if (!strcmp(fs_basename(path), "amlspec.yaml")) {
 			workspace_for(set, path, ctx, diags);
 			continue;
@@ -113,26 +181,8 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		f->valid = run_spec_load(&f->spec, path, f->display, ws, diags) == AML_OK;
 	}
 	strlist_free(&files);
-	strlist_free(&seen);
-	/* one address per spec within a workspace */
-	for (size_t i = 0; i < set->nfiles; i++) {
-		spec_file *a = &set->files[i];
-		if (!a->spec)
-			continue;
-		for (size_t j = 0; j < i; j++) {
-			spec_file *b = &set->files[j];
-			if (b->spec && b->ws == a->ws && !strcmp(a->spec->address, b->spec->address)) {
-				/* at the name when it is written, else at the experiment */
-				const run_spec *sa = a->spec;
-				diag_error(diags, a->display, sa->name_line ? sa->name_line : sa->experiment_line,
-					   sa->name_line ? sa->name_col : sa->experiment_col, "name",
-					   "two specs have the address %s: this file and %s; set a different 'name:'",
-					   a->spec->address, b->display);
-				a->valid = false;
-				break;
-			}
-		}
-	}
+	free(dup);
+	check_addresses(set, diags);
 	return diags->errors ? AML_EINVALID : AML_OK;
 }
 

@@ -181,6 +181,10 @@ static bool is_core_float(const char *s)
 
 static yscalar_type resolve_plain(const char *v)
 {
+	/* most plain scalars are words: only these first characters can start
+	 * a null, a boolean or a number */
+	if (*v && !strchr("~nNtTfF0123456789+-.", *v))
+		return YS_STRING;
 	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
 		return YS_NULL;
 	if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") || !strcmp(v, "false") ||
