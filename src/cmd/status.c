@@ -329,7 +329,7 @@ int cmd_status(int argc, char **argv, cli *ctx)
 					printf("\n");
 				}
 			} else if (p.count) {
-				printf("\nNo drift: %zu spec%s their last run.\n", p.count, p.count == 1 ? " matches" : "s match");
+				printf("\nNo drift: %zu spec%s last run.\n", p.count, p.count == 1 ? " matches its" : "s match their");
 			}
 		} else {
 			printf("\nDrift unknown: the specs have errors (amlspec validate shows them).\n");
