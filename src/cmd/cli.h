@@ -34,6 +34,8 @@ typedef int (*cmd_fn)(int argc, char **argv, cli *ctx);
 
 int cmd_validate(int argc, char **argv, cli *ctx);
 int cmd_envs(int argc, char **argv, cli *ctx);
+int cmd_export(int argc, char **argv, cli *ctx);
+int cmd_import(int argc, char **argv, cli *ctx);
 int cmd_plan(int argc, char **argv, cli *ctx);
 int cmd_apply(int argc, char **argv, cli *ctx);
 int cmd_status(int argc, char **argv, cli *ctx);
