@@ -121,17 +121,17 @@ static int from_env_token(azure_token *out, diag_list *diags)
 	while (n && isspace((unsigned char)v[n - 1]))
 		n--;
 	char *t = xstrndup(v, n);
+	if (!strncasecmp(t, "Bearer ", 7)) {
+		wipe(t);
+		free(t);
+		return diag_error(diags, NULL, 0, 0, NULL, "AZURE_ACCESS_TOKEN: give the token alone, without 'Bearer '");
+	}
 	if (!token_text_ok(t)) {
 		wipe(t);
 		free(t);
 		return diag_error(diags, NULL, 0, 0, NULL,
 				  "AZURE_ACCESS_TOKEN is set but is not a bearer token (empty, or it has spaces or control "
 				  "characters)");
-	}
-	if (!strncasecmp(t, "Bearer ", 7)) {
-		wipe(t);
-		free(t);
-		return diag_error(diags, NULL, 0, 0, NULL, "AZURE_ACCESS_TOKEN: give the token alone, without 'Bearer '");
 	}
 	out->value = t;
 	out->expires_at = 0;

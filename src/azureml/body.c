@@ -324,7 +324,8 @@ json_object *azml_job_body(const azml_job_params *p)
 	add_str(props, "environmentId", p->environment_id);
 	add_str(props, "computeId", p->compute_id);
 	kvlist vars = KVLIST_INIT;
-	azml_job_variables(&vars, s, &p->env->def);
+	/* a curated environment carries its own variables on Azure ML */
+	azml_job_variables(&vars, s, azml_env_is_curated(s, p->env) ? NULL : &p->env->def);
 	if (p->extra_variables)
 		for (size_t i = 0; i < p->extra_variables->count; i++)
 			kvlist_set(&vars, p->extra_variables->items[i].key, p->extra_variables->items[i].value);

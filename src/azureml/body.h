@@ -58,7 +58,8 @@ char *azml_registered_environment_id(const azml_target *t, const resolved_env *e
 /* The code asset's container name for an experiment: amlspec-<experiment>. */
 char *azml_code_name(const char *experiment);
 
-/* Variables the job gets: the environment's, then the spec's (which win). */
+/* Variables the job gets: the environment's (env NULL for a curated one,
+ * which carries its own on Azure ML), then the spec's (which win). */
 void azml_job_variables(kvlist *out, const run_spec *spec, const envdef *env);
 
 typedef struct azml_job_params {

@@ -87,7 +87,7 @@ void azml_export_job_yaml(buf *out, const run_spec *spec, const resolved_env *en
 		}
 	}
 	kvlist vars = KVLIST_INIT;
-	azml_job_variables(&vars, spec, &env->def);
+	azml_job_variables(&vars, spec, azml_env_is_curated(spec, env) ? NULL : &env->def);
 	put_map(out, 0, "environment_variables", &vars);
 	kvlist_free(&vars);
 	char *compute = xasprintf("azureml:%s", t->compute);
@@ -263,7 +263,14 @@ static int substitute(importer *im, const ynode *cmd, const ynode *inputs, strli
 			}
 			if (!strlist_contains(used, name))
 				strlist_add(used, name);
-			if (in->kind == YN_SCALAR) {
+			if (in->kind == YN_SCALAR && in->stype == YS_STRING && !strncmp(in->value, "azureml:", 8)) {
+				/* a registered data asset, not a literal */
+				warn(im, in, "inputs",
+				     "inputs.%s: the data asset %s is passed to the script as that text; amlspec does not "
+				     "resolve, mount or download data assets",
+				     name, in->value);
+				buf_puts(out, in->value);
+			} else if (in->kind == YN_SCALAR) {
 				buf_puts(out, in->stype == YS_NULL ? "" : in->value);
 			} else if (in->kind == YN_MAP && scalar(ynode_map_get(in, "value"))) {
 				buf_puts(out, scalar(ynode_map_get(in, "value")));

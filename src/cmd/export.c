@@ -69,9 +69,13 @@ int cmd_export(int argc, char **argv, cli *ctx)
 	if (specset_load(&set, 1, one, ctx, &diags) || specset_workspace(&ws, &set, ctx, &diags))
 		goto done;
 	const run_spec *spec = NULL;
-	for (size_t i = 0; i < set.nfiles && !spec; i++)
-		spec = set.files[i].spec;
-	if (!spec || set.nfiles != 1) {
+	size_t nspecs = 0;
+	for (size_t i = 0; i < set.nfiles; i++)
+		if (set.files[i].spec && !set.files[i].is_workspace) {
+			spec = set.files[i].spec;
+			nspecs++;
+		}
+	if (!spec || nspecs != 1) {
 		diag_error(&diags, path, 0, 0, NULL, "export takes one run spec file");
 		goto done;
 	}
