@@ -237,7 +237,7 @@ class State:
         self.sas = {}            # sig -> (container, expiry)
         self.blobs = {}          # "container/path" -> {"data", "md5", "blocks": [(id, size)]}
         self.uncommitted = {}    # "container/path" -> {blockid: bytes}
-        self.stats = {k: 0 for k in ("requests", "rejected", "not_found", "arm", "put_blob", "put_block", "put_block_list",
+        self.stats = {k: 0 for k in ("requests", "rejected", "not_found", "unauthorized", "arm", "put_blob", "put_block", "put_block_list",
                                      "head_blob", "get_blob", "get_block_list", "uploads", "upload_bytes",
                                      "code_versions_created", "environment_versions_created", "jobs_created",
                                      "jobs_canceled", "tokens_issued", "pending_uploads", "md5_mismatch_stored",
@@ -326,9 +326,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATE.log.append({"t": time.time(), "method": self.command, "path": path, "status": status,
                               "op": op, "reason": reason})
             # a 404 answers a lookup ("does this version exist?"); anything else 4xx is a refusal
+            # (and 401 refuses credentials, not the shape of a request)
             if status == 404 and op != "fault":
                 STATE.stats["not_found"] += 1
-            elif status >= 400 and op != "fault" and not (op == "token" and status == 401):
+            elif status == 401 and op != "fault":
+                STATE.stats["unauthorized"] += 1
+            elif status >= 400 and op != "fault":
                 STATE.stats["rejected"] += 1
 
     def arm_headers(self):
