@@ -296,6 +296,9 @@ int azml_blob_upload_dir(http_client *http, const blob_upload_opts *o, blob_uplo
 		ulen--;
 	strlist files = STRLIST_INIT;
 	int rc = list_files(&files, o->dir, NULL, diags);
+	if (!rc && !files.count)
+		rc = diag_error(diags, NULL, 0, 0, NULL,
+				"upload: the snapshot has no files (Azure ML refuses an empty code folder)");
 	for (size_t i = 0; i < files.count && !rc; i++) {
 		const char *rel = files.items[i];
 		char *path = fs_join(o->dir, rel);

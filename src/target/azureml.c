@@ -358,6 +358,41 @@ static int prepare_environment(arm_client *a, run_job *job, json_object *info, d
 	return rc;
 }
 
+/* apply calls prepare, then submit. Between the two, <run dir>/submit.lock
+ * is held: a poll that finds a run with no job yet can tell one being
+ * submitted right now from one whose submitter died. */
+static int submit_lock_fd = -1;
+
+static void submit_lock_take(const run_record *rec)
+{
+	char *path = fs_join(rec->dir, "submit.lock");
+	submit_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (submit_lock_fd >= 0 && flock(submit_lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		close(submit_lock_fd);
+		submit_lock_fd = -1;
+	}
+}
+
+static void submit_lock_release(void)
+{
+	if (submit_lock_fd >= 0)
+		close(submit_lock_fd);
+	submit_lock_fd = -1;
+}
+
+static bool submitter_alive(const run_record *rec)
+{
+	char *path = fs_join(rec->dir, "submit.lock");
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_EX | LOCK_NB) < 0;
+	close(fd);
+	return held;
+}
+
 static int azml_prepare(run_job *job, diag_list *diags)
 {
 	if (!job->cfg)
@@ -370,6 +405,7 @@ static int azml_prepare(run_job *job, diag_list *diags)
 	if (rc)
 		return rc;
 	run_record *rec = job->record;
+	submit_lock_take(rec);
 	json_object *info = azure_obj(rec);
 	set_str(info, "workspace_id", a->workspace_id);
 	set_str(info, "compute", a->target.compute);
@@ -380,6 +416,8 @@ static int azml_prepare(run_job *job, diag_list *diags)
 	int src = run_record_save(rec, rc ? &quiet : diags);
 	diag_list_free(&quiet);
 	arm_client_free(a);
+	if (rc || src)
+		submit_lock_release(); /* no submit follows */
 	return rc ? rc : src;
 }
 
@@ -444,8 +482,10 @@ static int azml_submit(run_job *job, diag_list *diags)
 	run_record *rec = job->record;
 	arm_client *a = NULL;
 	int rc = arm_client_open(&a, job->cfg, diags);
-	if (rc)
+	if (rc) {
+		submit_lock_release();
 		return rc;
+	}
 	json_object *info = azure_obj(rec);
 	char *compute_id = azml_compute_id(&a->target);
 	kvlist extra = KVLIST_INIT;
@@ -493,6 +533,7 @@ static int azml_submit(run_job *job, diag_list *diags)
 	kvlist_free(&extra);
 	free(compute_id);
 	arm_client_free(a);
+	submit_lock_release();
 	return rc;
 }
 
@@ -532,8 +573,17 @@ static int poll_now(const target_config *cfg, run_record *rec, bool force, diag_
 	json_object *info = azure_obj(rec);
 	json_object *next = jget(info, "next_poll_at");
 	const char *name = jstr(info, "job_name");
-	if (run_status_terminal(run_record_status(rec)) || !name)
+	bool orphan = false;
+	if (run_status_terminal(run_record_status(rec)))
 		goto done;
+	if (!name) {
+		/* not submitted yet: being submitted, or its submitter died (maybe
+		 * after the job was created: the job's name is the run id) */
+		if (submitter_alive(rec) || (!force && next && time_now() < json_object_get_double(next)))
+			goto done;
+		name = rec->id;
+		orphan = true;
+	}
 	if (!force && next && time_now() < json_object_get_double(next))
 		goto done;
 	if (!cfg) {
@@ -546,12 +596,25 @@ static int poll_now(const target_config *cfg, run_record *rec, bool force, diag_
 		char *rel = xasprintf("/jobs/%s", name);
 		json_object *resp = NULL;
 		rc = arm_request(a, "GET", rel, NULL, ARM_ALLOW_404, &resp, NULL, diags);
-		if (rc == AML_ENOTFOUND) {
+		if (rc == AML_ENOTFOUND && orphan) {
+			log_line(rec, "the run was never submitted (the command that prepared it stopped)");
+			run_record_set_str(rec, "error", "the run was never submitted to Azure ML (the command that prepared "
+							 "it stopped)");
+			note_status(rec, info, "Failed");
+			rc = AML_OK;
+		} else if (rc == AML_ENOTFOUND) {
 			log_line(rec, "the job is gone from the workspace (deleted?)");
 			run_record_set_str(rec, "error", "the Azure ML job no longer exists in the workspace");
 			note_status(rec, info, "Failed");
 			rc = AML_OK;
 		} else if (!rc) {
+			if (orphan) {
+				log_line(rec, "found job %s, submitted by a command that stopped before recording it", name);
+				set_str(info, "job_name", name);
+				char *jid = xasprintf("%s/jobs/%s", a->workspace_id, name);
+				set_str(info, "job_id", jid);
+				free(jid);
+			}
 			const char *st = jstr(jget(resp, "properties"), "status");
 			const char *old = jstr(info, "remote_status");
 			bool changed = !old || !st || strcmp(old, st);

@@ -21,6 +21,8 @@ Control endpoints (no auth), for tests:
   GET  /_emulator/log              every request: method, path (no query), status, operation, reason
   POST /_emulator/faults           [{"match": "regex on 'METHOD /path'", "after": N, "times": 1, "status": 429,
                                      "retry_after": 1, "code": "...", "message": "...", "details": [...]}]
+                                   or, instead of a status, "delay": S (wait, then serve) or
+                                   "delay_response": S (serve, then answer S seconds late)
   GET  /_emulator/jobs/{id}        the job as stored, with the body the client sent
 Faults can also be given at start (--faults JSON). Start: emulator.py [--port 0] [--port-file F]; the port is
 printed on stdout as soon as the socket listens.
@@ -305,6 +307,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._body
 
     def send(self, status, body=b"", ctype="application/json", headers=None, head=False):
+        if getattr(self, "_delay_response", 0):
+            # answered later, outside the state lock (see dispatch)
+            self._deferred = (status, body, ctype, headers, head)
+            return
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -353,9 +359,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATE.stats["requests"] += 1
             fault = STATE.fault_for(self.command, path)
         kind = "arm" if ARM_PREFIX.match(path) else "token" if path.endswith("/oauth2/v2.0/token") else "blob"
+        self._delay_response = 0
+        if fault and "delay" in fault:
+            time.sleep(fault["delay"])        # a slow service: then the request is served
+            fault = None
+        elif fault and "delay_response" in fault:
+            self._delay_response = fault["delay_response"]  # served now, answered late
+            fault = None
         if fault:
             self.body_bytes()
             return self.inject(fault, kind)
+        self._deferred = None
         try:
             if kind == "arm":
                 with STATE.lock:
@@ -365,7 +379,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.token(path)
             else:
                 self.blob(path, query)
+            if self._deferred:
+                time.sleep(self._delay_response)
+                self._delay_response = 0
+                self.send(*self._deferred)
         except Reject as r:
+            self._delay_response = 0
             try:
                 self.body_bytes()
             except Reject:
