@@ -31,4 +31,6 @@ for t in build/tests/*_test; do
 		|| { cat "build/$(basename "$t").valgrind.log"; echo "valgrind: $(basename "$t") failed"; exit 1; }
 	echo "valgrind clean: $(basename "$t")"
 done
+echo "== fuzzing (libFuzzer, ${FUZZ_SECONDS:-30}s per target)"
+bash scripts/fuzz.sh
 echo "all test stages passed"

@@ -18,9 +18,12 @@ struct cmd {
 static const struct cmd commands[] = {
 	{ "apply", cmd_apply, "start the runs that plan shows" },
 	{ "cancel", cmd_cancel, "stop a run" },
+	{ "diff", cmd_diff, "what the specs mean differently between two git revisions" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
 	{ "export", cmd_export, "a spec as an Azure ML CLI v2 job (YAML) or REST body" },
+	{ "fmt", cmd_fmt, "canonical layout for specs" },
 	{ "import", cmd_import, "an Azure ML CLI v2 command job as a run.yaml" },
+	{ "lock", cmd_lock, "write or move the pins in amlspec.lock" },
 	{ "logs", cmd_logs, "print (or follow) a run's driver log" },
 	{ "plan", cmd_plan, "show what apply would do, and why" },
 	{ "status", cmd_status, "runs, their state, and drift from the specs" },

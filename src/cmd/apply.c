@@ -2,6 +2,7 @@
  * each spec that needs a run: snapshot, environment, git provenance, run
  * record, start on the target, record in state; then stream the logs. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cmd/specset.h"
 #include "env/materialize.h"
 #include "plan/plan.h"
+#include "plan/saved.h"
 #include "provenance/provenance.h"
 #include "snapshot/snapshot.h"
 #include "target/target.h"
@@ -19,11 +21,13 @@
 #include "workspace/runs.h"
 
 static const char usage[] =
-	"usage: amlspec apply [PATH...] [--rerun] [--no-wait] [--fatal-limits]\n"
+	"usage: amlspec apply [PATH... | PLANFILE] [--rerun] [--no-wait] [--fatal-limits]\n"
 	"\n"
 	"Starts a run for every spec that plan shows as + create or ~ rerun, and\n"
 	"records it. --rerun starts a run even when nothing changed; --no-wait\n"
-	"returns once the runs have started. Exit 0 when every run completed,\n"
+	"returns once the runs have started. PLANFILE (from plan -out) applies\n"
+	"exactly that plan, or is refused if anything moved since.\n"
+	"Exit 0 when every run completed,\n"
 	"1 on an error or when a run failed.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -186,12 +190,32 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 	state *st = NULL;
 	state_lock *lock = NULL;
 	plan p = { 0 };
+	lockfile lock_file = { 0 };
 	started *runs = NULL;
 	size_t nruns = 0;
 	int exit_code = EXIT_FAIL;
 	char *state_dir = NULL;
 	bool failed = false;
+	json_object *saved = NULL;
+	strlist saved_files = STRLIST_INIT;
+	strlist built = STRLIST_INIT; /* digests this apply built (not cached) */
 
+	if (npaths == 1) {
+		int s = saved_plan_load(&saved, paths[0], &diags);
+		if (s < 0)
+			goto done;
+		if (s == 1) {
+			saved_plan_files(saved, &saved_files);
+			npaths = (int)saved_files.count;
+			free(paths);
+			paths = xcalloc(saved_files.count + 1, sizeof(char *));
+			for (size_t k = 0; k < saved_files.count; k++)
+				paths[k] = saved_files.items[k];
+			json_object *rr;
+			if (json_object_object_get_ex(saved, "rerun", &rr) && json_object_get_boolean(rr))
+				opts.rerun_all = true;
+		}
+	}
 	if (specset_load(&set, npaths, paths, ctx, &diags) || specset_workspace(&ws, &set, ctx, &diags))
 		goto done;
 	state_dir = workspace_state_dir(ws);
@@ -203,6 +227,9 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 	/* Build the environments before taking the workspace lock: they are cached
 	 * by digest under their own lock, and a long build should not hold off
 	 * other commands on this workspace. */
+	if (lockfile_load(&lock_file, ws->root, &diags))
+		goto done;
+	opts.lock = &lock_file;
 	if (state_load(&st, state_dir, &diags) || plan_build(&p, &set, ws, st, state_dir, &opts, &diags))
 		goto done;
 	for (size_t i = 0; i < p.count; i++) {
@@ -213,6 +240,8 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 		materialize_opts mo = { NULL, stderr };
 		if (!e->env.def.docker_enabled && env_materialize(&inst, &e->env, &mo, &diags))
 			goto done;
+		if (inst.prefix && !inst.reused && !strlist_contains(&built, e->env.digest))
+			strlist_add(&built, e->env.digest);
 		env_instance_free(&inst);
 	}
 	plan_free(&p);
@@ -221,9 +250,18 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 
 	if (state_lock_acquire(&lock, state_dir, "apply", ctx->lock_timeout, &diags))
 		goto done;
-	/* re-plan under the lock: another apply may have run meanwhile */
+	/* re-plan under the lock: another apply (or lock) may have run meanwhile */
+	lockfile_free(&lock_file);
+	if (lockfile_load(&lock_file, ws->root, &diags))
+		goto done;
+	opts.lock = &lock_file;
 	if (state_load(&st, state_dir, &diags) || plan_build(&p, &set, ws, st, state_dir, &opts, &diags))
 		goto done;
+	if (saved && saved_plan_check(saved, &p, ws, &diags)) {
+		diag_add(&diags, DIAG_ERROR, NULL, 0, 0, NULL,
+			 "the saved plan is stale and was not applied; run 'amlspec plan -out FILE' again");
+		goto done;
+	}
 	cli_print_diags(ctx, &diags, stderr);
 	diag_list_free(&diags);
 
@@ -250,9 +288,25 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 		}
 		if (ctx->output == OUT_TEXT)
 			fprintf(stderr, "  run %s started on %s (environment %s%s)\n", r->rec->id, e->file->spec->target,
-				e->env.label, json_object_get_boolean(json_object_object_get(r->rec->doc, "env_reused"))
+				e->env.label, strlist_contains(&built, e->env.digest) ? ", built"
+					      : json_object_get_boolean(json_object_object_get(r->rec->doc, "env_reused"))
 						      ? ", cached" : "");
 	}
+	/* pin the unpinned curated references that these runs resolved */
+	for (size_t i = 0; i < p.count; i++) {
+		plan_entry *e = &p.entries[i];
+		if (e->action == PLAN_NOOP || !e->pin_name)
+			continue;
+		const catalog_entry *ce = catalog_find(&ws->cat, e->pin_name);
+		const catalog_version *v = ce ? catalog_entry_version(ce, e->env.curated_version) : NULL;
+		if (v) {
+			char *d = envdef_digest(&v->def);
+			lockfile_set(&lock_file, ce->name, v->version, d);
+			free(d);
+		}
+	}
+	if (lockfile_save(&lock_file, &diags))
+		failed = true;
 	state_lock_release(lock);
 	lock = NULL;
 
@@ -278,6 +332,7 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 			if (run_status_terminal(run_record_status(r->rec)))
 				continue;
 			long long off = 0;
+			long wait_ms = 2;
 			if (ctx->output == OUT_TEXT && nruns > 1)
 				fprintf(stderr, "--- %s (%s) ---\n", r->address, r->rec->id);
 			/* follow in short slices so Ctrl-C can be answered */
@@ -305,8 +360,24 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 						break;
 					}
 				}
-				struct timespec ts = { 0, 100 * 1000000L };
-				nanosleep(&ts, NULL);
+				if (r->rec->end_fd >= 0) {
+					/* wakes at once when the supervisor exits; at least every
+					 * 100 ms to copy new log output */
+					struct pollfd pf = { r->rec->end_fd, POLLIN, 0 };
+					if (poll(&pf, 1, 100) > 0) {
+						char c;
+						if (read(r->rec->end_fd, &c, 1) <= 0) {
+							close(r->rec->end_fd);
+							r->rec->end_fd = -1;
+						}
+					}
+				} else {
+					/* short runs end fast: start polling at 2 ms, back off to 100 ms */
+					struct timespec ts = { 0, wait_ms * 1000000L };
+					nanosleep(&ts, NULL);
+					if (wait_ms < 100)
+						wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
+				}
 			}
 			if (no_wait)
 				break;
@@ -367,6 +438,10 @@ done:
 	}
 	free(runs);
 	plan_free(&p);
+	lockfile_free(&lock_file);
+	json_object_put(saved);
+	strlist_free(&saved_files);
+	strlist_free(&built);
 	state_free(st);
 	free(state_dir);
 	specset_free(&set);

@@ -33,12 +33,15 @@ typedef struct cli {
 typedef int (*cmd_fn)(int argc, char **argv, cli *ctx);
 
 int cmd_validate(int argc, char **argv, cli *ctx);
+int cmd_diff(int argc, char **argv, cli *ctx);
 int cmd_envs(int argc, char **argv, cli *ctx);
 int cmd_export(int argc, char **argv, cli *ctx);
+int cmd_fmt(int argc, char **argv, cli *ctx);
 int cmd_import(int argc, char **argv, cli *ctx);
 int cmd_plan(int argc, char **argv, cli *ctx);
 int cmd_apply(int argc, char **argv, cli *ctx);
 int cmd_status(int argc, char **argv, cli *ctx);
+int cmd_lock(int argc, char **argv, cli *ctx);
 int cmd_logs(int argc, char **argv, cli *ctx);
 int cmd_cancel(int argc, char **argv, cli *ctx);
 int cmd_supervise(int argc, char **argv, cli *ctx);

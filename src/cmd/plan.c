@@ -5,17 +5,21 @@
 #include "cmd/cli.h"
 #include "cmd/specset.h"
 #include "plan/plan.h"
+#include "plan/saved.h"
 
 static const char usage[] =
-	"usage: amlspec plan [PATH...] [--rerun] [--fatal-limits]\n"
+	"usage: amlspec plan [PATH...] [-out FILE] [--rerun] [--fatal-limits]\n"
 	"\n"
 	"Compares each spec with what was last applied and shows, per spec,\n"
 	"+ create, ~ rerun (with every reason), or nothing. Exit 0: no changes;\n"
-	"2: changes; 1: error. --output json|markdown for tools and reviews.\n";
+	"2: changes; 1: error. --output json|markdown for tools and reviews.\n"
+	"-out FILE saves the plan; 'amlspec apply FILE' then does exactly that\n"
+	"plan, or refuses if the state or any input moved since.\n";
 
 int cmd_plan(int argc, char **argv, cli *ctx)
 {
 	plan_opts opts = { 0 };
+	const char *out_file = NULL;
 	char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
 	int npaths = 0;
 	for (int i = 1; i < argc; i++) {
@@ -23,6 +27,14 @@ int cmd_plan(int argc, char **argv, cli *ctx)
 			free(paths);
 			fputs(usage, stdout);
 			return EXIT_OK;
+		} else if (!strcmp(argv[i], "-out") || !strcmp(argv[i], "--out")) {
+			if (i + 1 >= argc) {
+				free(paths);
+				return cli_usage(ctx, usage);
+			}
+			out_file = argv[++i];
+		} else if (!strncmp(argv[i], "-out=", 5) || !strncmp(argv[i], "--out=", 6)) {
+			out_file = strchr(argv[i], '=') + 1;
 		} else if (!strcmp(argv[i], "--rerun")) {
 			opts.rerun_all = true;
 		} else if (!strcmp(argv[i], "--fatal-limits")) {
@@ -40,15 +52,27 @@ int cmd_plan(int argc, char **argv, cli *ctx)
 	workspace *ws = NULL;
 	state *st = NULL;
 	plan p = { 0 };
+	lockfile lock = { 0 };
 	int exit_code = EXIT_FAIL;
 	char *state_dir = NULL;
 	if (specset_load(&set, npaths, paths, ctx, &diags) || specset_workspace(&ws, &set, ctx, &diags))
 		goto done;
 	state_dir = workspace_state_dir(ws);
+	if (lockfile_load(&lock, ws->root, &diags))
+		goto done;
+	opts.lock = &lock;
 	if (state_load(&st, state_dir, &diags))
 		goto done;
 	if (plan_build(&p, &set, ws, st, state_dir, &opts, &diags))
 		goto done;
+	if (out_file) {
+		json_object *saved = saved_plan_new(&p, ws, ctx);
+		json_object_object_add(saved, "rerun", json_object_new_boolean(opts.rerun_all));
+		int wrc = saved_plan_write(saved, out_file, &diags);
+		json_object_put(saved);
+		if (wrc)
+			goto done;
+	}
 	cli_print_diags(ctx, &diags, stderr);
 	diag_list_free(&diags);
 	if (ctx->output == OUT_JSON)
@@ -57,6 +81,8 @@ int cmd_plan(int argc, char **argv, cli *ctx)
 		plan_render_markdown(&p, stdout);
 	else
 		plan_render_text(&p, ctx, stdout);
+	if (out_file && ctx->output == OUT_TEXT)
+		printf("Saved the plan to %s; 'amlspec apply %s' does exactly this.\n", out_file, out_file);
 	exit_code = p.ncreate + p.nrerun ? EXIT_CHANGES : EXIT_OK;
 done:
 	if (exit_code == EXIT_FAIL) {
@@ -64,6 +90,7 @@ done:
 		cli_print_diags(ctx, &diags, stderr);
 	}
 	plan_free(&p);
+	lockfile_free(&lock);
 	state_free(st);
 	free(state_dir);
 	specset_free(&set);

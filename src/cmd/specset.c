@@ -33,14 +33,13 @@ static spec_file *add_file(specset *set, const char *path)
 	return f;
 }
 
-/* The workspace for a file, opened once per root; its own file (amlspec.yaml)
- * is checked when it is first opened and listed among the files. */
-static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
+/* The workspace for a folder, opened once per root; its own file
+ * (amlspec.yaml) is checked when it is first opened and listed among the
+ * files. */
+static workspace *workspace_for_dir(specset *set, const char *dir, const cli *ctx, diag_list *diags)
 {
-	char *dir = fs_dirname(file);
 	char *root = NULL;
 	int rc = workspace_find_root(&root, dir, ctx->workspace_dir, diags);
-	free(dir);
 	if (rc)
 		return NULL;
 	for (size_t i = 0; i < set->nworkspaces; i++)
@@ -63,6 +62,14 @@ static workspace *workspace_for(specset *set, const char *file, const cli *ctx, 
 	return ws;
 }
 
+static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
+{
+	char *dir = fs_dirname(file);
+	workspace *ws = workspace_for_dir(set, dir, ctx, diags);
+	free(dir);
+	return ws;
+}
+
 int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags)
 {
 	strlist files = STRLIST_INIT;
@@ -71,10 +78,27 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		npaths = 1;
 		paths = dot;
 	}
-	for (int i = 0; i < npaths; i++)
-		spec_discover(&files, paths[i], diags);
+	for (int i = 0; i < npaths; i++) {
+		if (spec_discover(&files, paths[i], diags)) {
+			/* not there: a file that failed (the error is in diags) */
+			add_file(set, paths[i])->valid = false;
+			continue;
+		}
+		/* a folder's workspace file is checked even with no spec in it */
+		if (fs_is_dir(paths[i]))
+			workspace_for_dir(set, paths[i], ctx, diags);
+	}
+	strlist seen = STRLIST_INIT;
 	for (size_t i = 0; i < files.count; i++) {
 		const char *path = files.items[i];
+		/* a file reached twice (a.run.yaml .) is one spec, not a clash */
+		char *real = fs_realpath(path);
+		if (real && strlist_contains(&seen, real)) {
+			free(real);
+			continue;
+		}
+		if (real)
+			strlist_add_owned(&seen, real);
 		if (!strcmp(fs_basename(path), "amlspec.yaml")) {
 			workspace_for(set, path, ctx, diags);
 			continue;
@@ -89,6 +113,7 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		f->valid = run_spec_load(&f->spec, path, f->display, ws, diags) == AML_OK;
 	}
 	strlist_free(&files);
+	strlist_free(&seen);
 	/* one address per spec within a workspace */
 	for (size_t i = 0; i < set->nfiles; i++) {
 		spec_file *a = &set->files[i];
@@ -97,7 +122,10 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		for (size_t j = 0; j < i; j++) {
 			spec_file *b = &set->files[j];
 			if (b->spec && b->ws == a->ws && !strcmp(a->spec->address, b->spec->address)) {
-				diag_error(diags, a->display, a->spec->experiment_line, a->spec->experiment_col, "name",
+				/* at the name when it is written, else at the experiment */
+				const run_spec *sa = a->spec;
+				diag_error(diags, a->display, sa->name_line ? sa->name_line : sa->experiment_line,
+					   sa->name_line ? sa->name_col : sa->experiment_col, "name",
 					   "two specs have the address %s: this file and %s; set a different 'name:'",
 					   a->spec->address, b->display);
 				a->valid = false;

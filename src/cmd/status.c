@@ -161,7 +161,8 @@ static int status_one(const char *id, cli *ctx)
 				printf("    %s: %s", mk, json_object_to_json_string(json_object_object_get(mv, "last")));
 				if (step)
 					printf(" (step %s)", json_object_get_string(step));
-				printf(", %lld values\n", (long long)json_object_get_int64(json_object_object_get(mv, "count")));
+				long long cnt = (long long)json_object_get_int64(json_object_object_get(mv, "count"));
+				printf(", %lld value%s\n", cnt, cnt == 1 ? "" : "s");
 			}
 		}
 		json_object *outs;
@@ -316,8 +317,8 @@ int cmd_status(int argc, char **argv, cli *ctx)
 		if (drift_known) {
 			size_t nd = p.ncreate + p.nrerun;
 			if (nd) {
-				printf("\nDrift (%zu spec%s differ from their last run; amlspec plan shows why):\n", nd,
-				       nd == 1 ? "" : "s");
+				printf("\nDrift (%zu spec%s; amlspec plan shows why):\n", nd,
+				       nd == 1 ? " differs from its last run" : "s differ from their last run");
 				for (size_t i = 0; i < p.count; i++) {
 					plan_entry *e = &p.entries[i];
 					if (e->action == PLAN_NOOP)
@@ -328,7 +329,7 @@ int cmd_status(int argc, char **argv, cli *ctx)
 					printf("\n");
 				}
 			} else if (p.count) {
-				printf("\nNo drift: %zu spec%s match their last run.\n", p.count, p.count == 1 ? "" : "s");
+				printf("\nNo drift: %zu spec%s their last run.\n", p.count, p.count == 1 ? " matches" : "s match");
 			}
 		} else {
 			printf("\nDrift unknown: the specs have errors (amlspec validate shows them).\n");

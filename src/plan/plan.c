@@ -11,6 +11,8 @@
 static void entry_free(plan_entry *e)
 {
 	strlist_free(&e->reasons);
+	strlist_free(&e->notes);
+	free(e->pin_name);
 	for (size_t i = 0; i < e->nfields; i++) {
 		free(e->fields[i].path);
 		free(e->fields[i].old_value);
@@ -42,10 +44,10 @@ static char *json_text(json_object *o)
 	return xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-static void add_field(plan_entry *e, const char *path, json_object *old, json_object *new)
+static void add_field(field_change **fields, size_t *n, const char *path, json_object *old, json_object *new)
 {
-	e->fields = xrealloc(e->fields, (e->nfields + 1) * sizeof(*e->fields));
-	field_change *f = &e->fields[e->nfields++];
+	*fields = xrealloc(*fields, (*n + 1) * sizeof(**fields));
+	field_change *f = &(*fields)[(*n)++];
 	f->path = xstrdup(path);
 	f->old_value = json_text(old);
 	f->new_value = json_text(new);
@@ -60,7 +62,7 @@ static bool json_equal(json_object *a, json_object *b)
 
 /* Field-level differences between two spec JSON objects, recursing into
  * objects (environment.python.pip_packages) but not into arrays. */
-static void diff_fields(plan_entry *e, const char *prefix, json_object *old, json_object *new)
+void plan_diff_fields(field_change **fields, size_t *n, const char *prefix, json_object *old, json_object *new)
 {
 	buf path = BUF_INIT;
 	json_object_object_foreach(new, k, nv) {
@@ -71,16 +73,16 @@ static void diff_fields(plan_entry *e, const char *prefix, json_object *old, jso
 		if (json_equal(ov, nv))
 			continue;
 		if (ov && nv && json_object_is_type(ov, json_type_object) && json_object_is_type(nv, json_type_object))
-			diff_fields(e, path.ptr, ov, nv);
+			plan_diff_fields(fields, n, path.ptr, ov, nv);
 		else
-			add_field(e, path.ptr, ov, nv);
+			add_field(fields, n, path.ptr, ov, nv);
 	}
 	json_object_object_foreach(old, k2, ov2) {
 		if (json_object_object_get_ex(new, k2, NULL))
 			continue;
 		buf_clear(&path);
 		buf_printf(&path, "%s%s%s", prefix, *prefix ? "." : "", k2);
-		add_field(e, path.ptr, ov2, NULL);
+		add_field(fields, n, path.ptr, ov2, NULL);
 	}
 	buf_free(&path);
 }
@@ -136,7 +138,7 @@ static void diff_packages(json_object *arr, const char *what, const strlist *old
 		env_change(arr, "changed", what, "(order)", "(order)");
 }
 
-static json_object *env_diff(const envdef *old, const envdef *new)
+json_object *plan_env_diff(const envdef *old, const envdef *new)
 {
 	json_object *arr = json_object_new_array();
 	diff_scalar(arr, "python", old->python_version, new->python_version);
@@ -163,6 +165,45 @@ static const char *jstr(json_object *o, const char *k)
 	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+/* Resolves the spec's environment honouring amlspec.lock: an unpinned
+ * curated reference takes the locked version, whose content must still have
+ * the locked digest; without a pin it takes the latest and apply pins it. */
+int plan_resolve_locked(resolved_env *out, strlist *notes, char **pin_name, const run_spec *spec, const catalog *cat,
+			const lockfile *lock, diag_list *diags)
+{
+	env_spec es = spec->environment;
+	const catalog_entry *ce = es.ref_name ? catalog_find(cat, es.ref_name) : NULL;
+	if (ce && es.ref_version == 0 && lock) {
+		const lock_pin *pin = lockfile_get(lock, ce->name);
+		if (pin) {
+			const catalog_version *v = catalog_entry_version(ce, pin->version);
+			if (!v)
+				return diag_error(diags, spec->file, 0, 0, "environment",
+						  "amlspec.lock pins %s@%ld, which the catalog does not have; run 'amlspec lock --upgrade'",
+						  ce->name, pin->version);
+			char *d = envdef_digest(&v->def);
+			int bad = strcmp(d, pin->digest);
+			if (bad)
+				diag_error(diags, spec->file, 0, 0, "environment",
+					   "the catalog's content of %s@%ld changed since it was locked (%s, now %s); "
+					   "run 'amlspec lock --upgrade' to accept it",
+					   ce->name, pin->version, pin->digest, d);
+			free(d);
+			if (bad)
+				return AML_EINVALID;
+			es.ref_version = pin->version;
+			const catalog_version *latest = catalog_entry_latest(ce);
+			if (notes && latest->version != pin->version)
+				strlist_add_owned(notes, xasprintf("%s is locked at @%ld; the catalog has @%ld "
+								       "('amlspec lock --upgrade' moves it)",
+								       ce->name, pin->version, latest->version));
+		} else if (pin_name) {
+			*pin_name = xstrdup(ce->name);
+		}
+	}
+	return env_resolve(out, &es, cat, diags);
 }
 
 typedef struct snap_cache {
@@ -192,7 +233,7 @@ int plan_build(plan *out, specset *set, workspace *ws, const state *st, const ch
 		plan_entry *e = &out->entries[out->count++];
 		memset(e, 0, sizeof(*e));
 		e->file = f;
-		if (env_resolve(&e->env, &spec->environment, cat, diags)) {
+		if (plan_resolve_locked(&e->env, &e->notes, &e->pin_name, spec, cat, opts->lock, diags)) {
 			rc = AML_EINVALID;
 			continue;
 		}
@@ -240,7 +281,7 @@ int plan_build(plan *out, specset *set, workspace *ws, const state *st, const ch
 		json_object *now = run_spec_to_json(spec), *old_spec = NULL;
 		json_object_object_get_ex(applied, "spec", &old_spec);
 		if (old_spec)
-			diff_fields(e, "", old_spec, now);
+			plan_diff_fields(&e->fields, &e->nfields, "", old_spec, now);
 		json_object_put(now);
 		if (e->nfields) {
 			buf r = BUF_INIT;
@@ -259,7 +300,7 @@ int plan_build(plan *out, specset *set, workspace *ws, const state *st, const ch
 			json_object *odef = NULL;
 			if (old_env && json_object_object_get_ex(old_env, "definition", &odef))
 				envdef_from_json(&od, odef);
-			e->env_changes = env_diff(&od, &e->env.def);
+			e->env_changes = plan_env_diff(&od, &e->env.def);
 			envdef_free(&od);
 			strlist_add_owned(&e->reasons, xasprintf("environment resolves differently (%s)", e->env.label));
 		}

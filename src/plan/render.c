@@ -101,8 +101,11 @@ void plan_render_text(const plan *p, const cli *ctx, FILE *out)
 	char d1[24], d2[24];
 	for (size_t i = 0; i < p->count; i++) {
 		const plan_entry *e = &p->entries[i];
-		if (e->action == PLAN_NOOP)
+		if (e->action == PLAN_NOOP) {
+			for (size_t k = 0; k < e->notes.count; k++)
+				buf_printf(&b, "note: %s: %s\n\n", e->file->spec->address, e->notes.items[k]);
 			continue;
+		}
 		const run_spec *s = e->file->spec;
 		const char *col = e->action == PLAN_CREATE ? C_GREEN : C_YELLOW;
 		buf_printf(&b, "%s%s %s%s %s%s  (%s)\n", cli_c(ctx, col), action_symbol(e->action), action_word(e->action),
@@ -153,6 +156,8 @@ void plan_render_text(const plan *p, const cli *ctx, FILE *out)
 				buf_printf(&b, "    last run %s: %s%s%s\n", e->last_run_id, e->last_run_status,
 					   e->last_run_error ? ": " : "", e->last_run_error ? e->last_run_error : "");
 		}
+		for (size_t k = 0; k < e->notes.count; k++)
+			buf_printf(&b, "    note: %s\n", e->notes.items[k]);
 		for (size_t k = 0; k < e->reasons.count; k++)
 			if (!strcmp(e->reasons.items[k], "--rerun"))
 				buf_puts(&b, "    forced by --rerun\n");
@@ -190,6 +195,10 @@ static json_object *entry_json(const plan_entry *e)
 	for (size_t k = 0; k < e->reasons.count; k++)
 		json_object_array_add(reasons, json_object_new_string(e->reasons.items[k]));
 	json_object_object_add(o, "reasons", reasons);
+	json_object *notes = json_object_new_array();
+	for (size_t k = 0; k < e->notes.count; k++)
+		json_object_array_add(notes, json_object_new_string(e->notes.items[k]));
+	json_object_object_add(o, "notes", notes);
 	json_object *fields = json_object_new_array();
 	for (size_t k = 0; k < e->nfields; k++) {
 		json_object *f = json_object_new_object();
@@ -258,41 +267,72 @@ static void md_escape(buf *b, const char *s)
 	}
 }
 
+void markdown_bounded(buf *out, const char *head, const char *details, size_t limit, const char *json_hint)
+{
+	static const char open[] = "\n<details><summary>Details</summary>\n\n```\n";
+	static const char close[] = "```\n\n</details>\n";
+	size_t hl = strlen(head);
+	if (hl > limit - 512) {
+		/* even the table is too long: cut it at a line boundary */
+		size_t cut = limit - 512;
+		while (cut > 0 && head[cut - 1] != '\n')
+			cut--;
+		buf_add(out, head, cut);
+		buf_printf(out, "\n_The list is cut to stay under %zu characters; %s has everything._\n", limit, json_hint);
+		return;
+	}
+	buf_puts(out, head);
+	if (!details || !*details)
+		return;
+	size_t room = limit - hl - strlen(open) - strlen(close) - 256;
+	size_t dl = strlen(details);
+	buf_puts(out, open);
+	if (dl <= room) {
+		buf_puts(out, details);
+	} else {
+		size_t cut = room;
+		while (cut > 0 && details[cut - 1] != '\n')
+			cut--;
+		buf_add(out, details, cut);
+		buf_printf(out, "... (%zu more characters cut; %s has everything)\n", dl - cut, json_hint);
+	}
+	buf_puts(out, close);
+}
+
 void plan_render_markdown(const plan *p, FILE *out)
 {
-	buf b = BUF_INIT, tmp = BUF_INIT;
-	buf_printf(&b, "### amlspec plan: %zu to create, %zu to rerun, %zu unchanged\n\n", p->ncreate, p->nrerun,
+	buf head = BUF_INIT, b = BUF_INIT;
+	buf_printf(&head, "### amlspec plan: %zu to create, %zu to rerun, %zu unchanged\n\n", p->ncreate, p->nrerun,
 		   p->nnoop);
+	char *details = NULL;
+	size_t dlen = 0;
 	if (p->ncreate + p->nrerun) {
-		buf_puts(&b, "| | spec | file | why |\n|---|---|---|---|\n");
+		buf_puts(&head, "| | spec | file | why |\n|---|---|---|---|\n");
 		for (size_t i = 0; i < p->count; i++) {
 			const plan_entry *e = &p->entries[i];
 			if (e->action == PLAN_NOOP)
 				continue;
-			buf_printf(&b, "| %s %s | `%s` | `%s` | ", action_symbol(e->action), action_word(e->action),
+			buf_printf(&head, "| %s %s | `%s` | `%s` | ", action_symbol(e->action), action_word(e->action),
 				   e->file->spec->address, e->file->display);
 			for (size_t k = 0; k < e->reasons.count; k++) {
 				if (k)
-					buf_puts(&b, "; ");
-				md_escape(&b, e->reasons.items[k]);
+					buf_puts(&head, "; ");
+				md_escape(&head, e->reasons.items[k]);
 			}
-			buf_puts(&b, " |\n");
+			buf_puts(&head, " |\n");
 		}
-		buf_puts(&b, "\n<details><summary>Details</summary>\n\n```\n");
 		cli quiet = { 0 };
-		FILE *mem = open_memstream(&tmp.ptr, &tmp.len);
+		FILE *mem = open_memstream(&details, &dlen);
 		if (mem) {
 			plan_render_text(p, &quiet, mem);
 			fclose(mem);
-			buf_add(&b, tmp.ptr, tmp.len);
-			free(tmp.ptr);
-			buf_init(&tmp);
 		}
-		buf_puts(&b, "```\n\n</details>\n");
 	} else {
-		buf_puts(&b, "No changes.\n");
+		buf_puts(&head, "No changes.\n");
 	}
+	markdown_bounded(&b, head.ptr, details, 65536, "`amlspec plan --output json`");
 	fputs(b.ptr, out);
+	free(details);
+	buf_free(&head);
 	buf_free(&b);
-	buf_free(&tmp);
 }

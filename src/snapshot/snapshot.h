@@ -20,6 +20,8 @@ typedef struct snapshot_opts {
 	const char *source_dir;   /* real path of the source directory */
 	const char *display_dir;  /* how to name it in messages */
 	bool fatal_limits;        /* limits are errors instead of warnings */
+	uint64_t warn_bytes;      /* 0: SNAPSHOT_WARN_BYTES (tests use small numbers) */
+	uint64_t warn_files;      /* 0: SNAPSHOT_WARN_FILES */
 } snapshot_opts;
 
 typedef struct snapshot_info {
@@ -31,7 +33,22 @@ typedef struct snapshot_info {
 /* Ignore rules: <src>/.amlignore when present, else <src>/.gitignore (and
  * .gitignore files below, as git reads them); .git/, .amlspec/ and outputs/
  * (top level) are always left out. Symlinks are stored as links; a link that
- * points outside the source directory is an error naming it. */
+ * points outside the source directory is an error naming it.
+ *
+ * Details: with .amlignore no .gitignore file applies at all (Azure ML's
+ * rule). The user's global git config and excludes are never read. Nothing
+ * in an ignore file can bring back the fixed exclusions, nor the store when
+ * it lies inside the source. Files of a nested repository (a folder with its
+ * own .git) are snapshotted as files, as Azure ML uploads them, where git
+ * would record a submodule link. The tree id equals `git add -A && git
+ * write-tree` for the same files and rules, except for that and for one
+ * libgit2 divergence: a `!pattern` in a sub-folder's .gitignore cannot
+ * re-include what a parent's .gitignore excluded (libgit2 issue #7284).
+ * The store keeps a private index per source (store/amlspec/index-*), the
+ * stat cache that makes unchanged files free; concurrent snapshots are safe.
+ * Each call initialises libgit2 for its own duration (about 4 ms with
+ * Debian's build, which loads the CA bundle): a program making many calls
+ * may hold git_libgit2_init() around them. */
 int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diags);
 
 /* Keeps tree_id reachable (a commit under refs/amlspec/runs/<run_id>) so that
@@ -51,17 +68,23 @@ typedef struct snapshot_diff {
 	snapshot_change *changes; /* sorted by path */
 	size_t count;
 	size_t added, modified, removed;
-	uint64_t bytes_added, bytes_removed; /* sizes of added/removed files; modified count new-old */
+	uint64_t bytes_added, bytes_removed; /* sizes of added/removed files; a modified file adds
+					      * new-old to bytes_added when it grew, old-new to
+					      * bytes_removed when it shrank */
 } snapshot_diff;
 
-/* Changes from old_tree to new_tree (old_tree NULL: everything added). */
+/* Changes from old_tree to new_tree (old_tree NULL: everything added). Tree
+ * ids, or any revision that peels to a tree. No rename detection: a moved
+ * file is D + A; a file that became a link (or back) is M. */
 int snapshot_diff_trees(snapshot_diff *out, const char *store, const char *old_tree, const char *new_tree,
 			diag_list *diags);
 void snapshot_diff_free(snapshot_diff *d);
 json_object *snapshot_diff_to_json(const snapshot_diff *d);
 
 /* Writes the files of tree_id into dest (created; must not exist or be
- * empty), with their modes and symlinks. */
+ * empty), with their modes and symlinks. A tree with an unsafe name (.., .git,
+ * a slash) or a relative link leading out of dest is refused before anything
+ * is written. */
 int snapshot_checkout(const char *store, const char *tree_id, const char *dest, diag_list *diags);
 
 #endif

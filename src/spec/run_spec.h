@@ -41,6 +41,7 @@ typedef struct run_spec {
 	long process_count_per_node;
 	long long timeout_seconds;
 	unsigned experiment_line, experiment_col; /* for cross-file messages */
+	unsigned name_line, name_col;             /* 0 when the name is the default */
 } run_spec;
 
 #define RUN_SPEC_DEFAULT_TIMEOUT (30LL * 86400)
@@ -48,6 +49,10 @@ typedef struct run_spec {
 /* Loads and checks path (display name: display) against workspace ws. On
  * errors returns AML_EINVALID with every problem in diags and *out NULL. */
 int run_spec_load(run_spec **out, const char *path, const char *display, workspace *ws, diag_list *diags);
+/* Parses and checks the shape of a spec held in memory (a file at a git
+ * revision): no file-system checks; path_for_name gives the default name. */
+int run_spec_parse_text(run_spec **out, const char *display, const char *path_for_name, const char *text, size_t len,
+			diag_list *diags);
 void run_spec_free(run_spec *s);
 const char *framework_name(framework_kind f);
 /* The canonical JSON form of the spec's fields (for state and plan diffs). */

@@ -180,7 +180,12 @@ static int local_submit(run_job *job, diag_list *diags)
 	char c = 0;
 	int ready = poll(&p, 1, 30000);
 	ssize_t n = ready > 0 ? read(pfd[0], &c, 1) : 0;
-	close(pfd[0]);
+	/* the supervisor keeps its end open until the run has been recorded:
+	 * end of file on this pipe tells apply the run is over */
+	if (n == 1 && c == 'S')
+		rec->end_fd = pfd[0];
+	else
+		close(pfd[0]);
 	run_record *fresh = NULL;
 	int rc = run_record_load_dir(&fresh, rec->dir, diags);
 	if (rc)

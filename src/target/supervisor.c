@@ -150,6 +150,8 @@ int supervisor_main(const char *run_dir, int notify_fd)
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	if (lockfd < 0 || fcntl(lockfd, F_SETLK, &fl) < 0)
 		goto out; /* another supervisor watches this run */
+	if (notify_fd >= 0)
+		fcntl(notify_fd, F_SETFD, FD_CLOEXEC); /* the run's processes must not hold it open */
 	dprintf(lockfd, "%ld\n", (long)getpid());
 	if (run_record_load_dir(&rec, run_dir, &diags))
 		goto out;
@@ -205,12 +207,8 @@ int supervisor_main(const char *run_dir, int notify_fd)
 	run_record_set_int(rec, "supervisor_pid", getpid());
 	run_record_set_status(rec, RS_RUNNING);
 	run_record_save(rec, &diags);
-	if (notify_fd >= 0) {
-		if (write(notify_fd, "S", 1) < 0) {
-			/* the starter may be gone; the run goes on */
-		}
-		close(notify_fd);
-		notify_fd = -1;
+	if (notify_fd >= 0 && write(notify_fd, "S", 1) < 0) {
+		/* the starter may be gone; the run goes on */
 	}
 
 	double deadline = time_now() + (double)timeout;

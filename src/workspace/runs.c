@@ -90,6 +90,8 @@ void run_record_free(run_record *r)
 	free(r->dir);
 	free(r->id);
 	json_object_put(r->doc);
+	if (r->end_fd >= 0)
+		close(r->end_fd);
 	free(r);
 }
 
@@ -125,6 +127,7 @@ int run_record_create(run_record **out, const char *state_dir, const char *id, j
 	r->dir = dir;
 	r->id = xstrdup(id);
 	r->doc = doc;
+	r->end_fd = -1;
 	int rc = run_record_save(r, diags);
 	if (rc) {
 		run_record_free(r);
@@ -155,6 +158,7 @@ int run_record_load_dir(run_record **out, const char *dir, diag_list *diags)
 	r->dir = xstrdup(dir);
 	r->id = xstrdup(fs_basename(dir));
 	r->doc = doc;
+	r->end_fd = -1;
 	*out = r;
 done:
 	buf_free(&text);

@@ -32,6 +32,8 @@ typedef struct run_record {
 	char *dir;          /* <state>/runs/<id> */
 	char *id;
 	json_object *doc;   /* the whole run.json (owned) */
+	int end_fd;         /* readable at the run's end (EOF), or -1: a local run
+			     * started by this process; lets apply wait without polling */
 } run_record;
 
 /* <experiment>_<unix seconds>_<8 hex> */

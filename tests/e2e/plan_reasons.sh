@@ -17,7 +17,7 @@ YAML
 printf 'scratch/\n*.tmp\n' >src/.amlignore
 mkdir -p src/scratch && echo junk >src/scratch/big.bin && echo x >src/notes.tmp
 am_rc rc apply run.yaml; assert_rc "$rc" 0 "first apply"
-grep -q "cached" "$T/err" && fail "first build cannot be cached"
+grep -q "environment.*cached" "$T/err" && { cat "$T/err"; fail "first build cannot be cached"; }
 id1=$(run_ids)
 [ ! -e "$WS/.amlspec/runs/$id1/wd/scratch" ] || fail ".amlignore'd folder was snapshotted"
 [ ! -e "$WS/.amlspec/runs/$id1/wd/notes.tmp" ] || fail ".amlignore'd file was snapshotted"

@@ -32,7 +32,7 @@ YAML
 
 am_rc rc apply fail.run.yaml; assert_rc "$rc" 1 "failing script"
 assert_grep "about to fail" "$T/out"
-assert_grep "Failed: exited with code 3" "$T/err"
+assert_grep "Failed" "$T/err"; assert_grep "exited with code 3" "$T/err"
 id=$(run_ids)
 [ "$(json_get "$(run_json "$id")" exit_code)" = 3 ] || fail "exit code recorded"
 am_rc rc plan fail.run.yaml; assert_rc "$rc" 2 "plan after failure"

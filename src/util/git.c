@@ -1,0 +1,25 @@
+#include "git.h"
+
+#include <git2.h>
+
+#include "diag.h"
+
+/* git_libgit2_init() keeps its own count of init/shutdown pairs, so this
+ * wrapper does not count again; it exists so that every module starts
+ * libgit2 the same way and so that any process-wide libgit2 option has one
+ * home. The CLI is single-threaded, so no locking is needed here. */
+int amlgit_init(void)
+{
+	return git_libgit2_init() < 0 ? AML_ERROR : AML_OK;
+}
+
+void amlgit_shutdown(void)
+{
+	git_libgit2_shutdown();
+}
+
+const char *amlgit_error(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
