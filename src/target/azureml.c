@@ -317,6 +317,12 @@ static int prepare_code(arm_client *a, run_job *job, json_object *info, diag_lis
 		json_object_object_add(info, "code_reused", json_object_new_boolean(reused));
 		if (reused && job->progress)
 			fprintf(job->progress, "  code %s:%.12s is already in the workspace: nothing to upload\n", name, version);
+		if (reused) {
+			/* registered meanwhile (elsewhere): a journal left here is moot */
+			char *jpath = journal_path(job->state_dir, name, version);
+			unlink(jpath);
+			free(jpath);
+		}
 		free(id);
 	}
 	free(rel);
