@@ -4,6 +4,7 @@
 
 static const target_ops *const all_targets[] = {
 	&target_local,
+	&target_azureml,
 };
 
 const target_ops *target_by_type(const char *type)

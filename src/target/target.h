@@ -43,6 +43,7 @@ typedef struct target_ops {
 } target_ops;
 
 extern const target_ops target_local;
+extern const target_ops target_azureml;
 
 /* The ops for a run's target name in the workspace ("local" or declared). */
 const target_ops *target_for(const workspace *ws, const char *target_name, const target_config **cfg);
