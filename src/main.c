@@ -107,6 +107,8 @@ int main(int argc, char **argv)
 	ctx.lock_timeout = 5.0;
 	if (take_global_options(&argc, argv, &ctx) < 0)
 		return EXIT_USAGE;
+	if (ctx.verbose)
+		setenv("AMLSPEC_HTTP_TRACE", "1", 0); /* remote targets trace requests, secrets masked */
 	if (argc < 2)
 		return print_usage(stderr);
 	const char *verb = argv[1];

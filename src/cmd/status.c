@@ -118,6 +118,8 @@ static int status_one(const char *id, cli *ctx)
 		print_kv("spec", run_record_str(rec, "address"));
 		print_kv("file", run_record_str(rec, "spec_file"));
 		print_kv("target", run_record_str(rec, "target"));
+		if (run_record_str(rec, "studio_url"))
+			print_kv("studio", run_record_str(rec, "studio_url"));
 		print_kv("status", run_status_name(s));
 		if (run_record_str(rec, "error"))
 			print_kv("error", run_record_str(rec, "error"));
@@ -254,6 +256,7 @@ int cmd_status(int argc, char **argv, cli *ctx)
 	char *one[] = { root_arg };
 	cli sub = *ctx;
 	sub.workspace_dir = r.ws->root;
+	target_check_remote = false; /* drift needs no network round trip */
 	if (specset_load(&set, npaths ? npaths : 1, npaths ? paths : one, &sub, &sd) == AML_OK) {
 		workspace *ws = NULL;
 		plan_opts po = { 0 };

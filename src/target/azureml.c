@@ -182,6 +182,8 @@ static int azml_check(const target_config *cfg, const run_spec *spec, const reso
 	int rc = static_check(cfg, spec, diags);
 	if (rc)
 		return rc;
+	if (!target_check_remote)
+		return rc;
 	return network_check(cfg, diags);
 }
 

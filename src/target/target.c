@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+bool target_check_remote = true;
+
 static const target_ops *const all_targets[] = {
 	&target_local,
 	&target_azureml,
