@@ -370,7 +370,9 @@ def a_stage(req, inp):
     missing = sorted(set(f[2] for f in files if not os.path.exists(object_path(wd, f[2]))))
     if missing:
         return {"ok": False, "missing": missing, "work_dir": wd}
-    python, prefix, reused = ensure_env(wd, req.get("env") or {})
+    # without "env" (a Slurm target's user-managed environment) the interpreter
+    # is the one the nodes find, not one this host resolves
+    python, prefix, reused = ensure_env(wd, req["env"]) if req.get("env") else (None, None, False)
     if req.get("expect_python") and req["expect_python"] != python:
         return {"ok": False, "stale": "python", "python": python, "work_dir": wd}
     run_dir = run_dir_of(req)
@@ -682,6 +684,8 @@ def a_poll(req, inp):
     record is read first so that a terminal record comes with the whole log."""
     run_dir = run_dir_of(req)
     rec = None
+    if not os.path.isdir(run_dir):
+        return {"ok": False, "gone": True, "error": "the run's folder %s is gone from the host" % run_dir}
     if req.get("record", True):
         if not os.path.exists(os.path.join(run_dir, "run.json")):
             return {"ok": False, "gone": True, "error": "the run's folder %s is gone from the host" % run_dir}
@@ -693,8 +697,13 @@ def a_poll(req, inp):
         payload.append(("log", data))
         resp["log_size"] = os.path.getsize(os.path.join(run_dir, "driver.log")) \
             if os.path.exists(os.path.join(run_dir, "driver.log")) else 0
-    if req.get("metrics"):
+    final = rec is None or rec.get("status") in TERMINAL
+    if req.get("metrics") and final:
         payload.append(("metrics", read_from(os.path.join(run_dir, "metrics.jsonl"), 0, 64 << 20)))
+    if req.get("lists") and final:
+        resp["outputs"] = list_files(os.path.join(run_dir, "wd", "outputs"))
+        resp["logs"] = list_files(os.path.join(run_dir, "wd", "logs"))
+        resp["metrics_count"] = count_lines(os.path.join(run_dir, "metrics.jsonl"))
     resp["payload"] = [[n, len(d)] for n, d in payload]
     return resp, b"".join(d for n, d in payload)
 

@@ -6,6 +6,8 @@ bool target_check_remote = true;
 
 static const target_ops *const all_targets[] = {
 	&target_local,
+	&target_ssh,
+	&target_slurm,
 	&target_azureml,
 };
 

@@ -43,6 +43,8 @@ typedef struct target_ops {
 } target_ops;
 
 extern const target_ops target_local;
+extern const target_ops target_ssh;
+extern const target_ops target_slurm;
 
 /* Whether check may ask a remote service (plan and apply: yes; status, which
  * only wants drift, sets it false so that it costs no network round trip). */

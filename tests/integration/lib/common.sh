@@ -1,0 +1,80 @@
+# Shared by tests/integration/*.sh: the end-to-end helpers (tests/e2e/lib.sh:
+# a fresh workspace in $T, am, am_rc, assert_*, json_get, wait_status), plus
+# daemons started for the test and stopped, by pid, whatever happens.
+. "$AMLSPEC_SOURCE_DIR/tests/e2e/lib.sh"
+INT_LIB=$AMLSPEC_SOURCE_DIR/tests/integration/lib
+. "$INT_LIB/sshd.sh"
+. "$INT_LIB/slurm.sh"
+
+# ControlMaster sockets of this test, in a short private folder
+export AMLSPEC_SSH_CONTROL_DIR="$T/cm"
+REMOTE_WD="$T/remote"
+
+# The ssh ControlMaster process behind a socket ("" when none).
+ssh_master_pid() {
+	ssh -o ControlPath="$1" -O check placeholder 2>&1 | sed -n 's/.*pid=\([0-9]*\).*/\1/p'
+}
+
+int_cleanup() {
+	local rc=$?
+	set +e
+	# runs the test left on the "host" (the same machine): by their process groups
+	for f in "$REMOTE_WD"/runs/*/run.json; do
+		[ -f "$f" ] || continue
+		pg=$(json_get "$f" pgid 2>/dev/null)
+		sp=$(json_get "$f" supervisor_pid 2>/dev/null)
+		[ -n "$pg" ] && kill -KILL -- "-$pg" 2>/dev/null
+		[ -n "$sp" ] && kill -KILL "$sp" 2>/dev/null
+	done
+	for s in "$AMLSPEC_SSH_CONTROL_DIR"/*; do
+		[ -S "$s" ] || continue
+		p=$(ssh_master_pid "$s")
+		[ -n "$p" ] && stop_pid "$p"
+	done
+	slurm_stop
+	sshd_stop
+	cleanup
+	exit $rc
+}
+trap int_cleanup EXIT
+
+# amlspec.yaml with an ssh target "box" at the test's sshd, plus $1 (more YAML lines)
+write_ssh_workspace() {
+	cat >"$WS/amlspec.yaml" <<YAML
+version: 1
+workspace: integration
+targets:
+  box:
+    type: ssh
+    host: 127.0.0.1
+    port: $SSH_PORT
+    user: root
+    identity_file: $SSH_KEY
+    known_hosts: $SSH_KNOWN_HOSTS
+    work_dir: $REMOTE_WD
+${1:-}
+YAML
+	git -C "$WS" add amlspec.yaml && git -C "$WS" commit -q -m "workspace" || true
+}
+
+# amlspec.yaml with a slurm target "hpc" (sbatch here), plus $1 (more YAML lines)
+write_slurm_workspace() {
+	cat >"$WS/amlspec.yaml" <<YAML
+version: 1
+workspace: integration
+targets:
+  hpc:
+    type: slurm
+    partition: debug
+    work_dir: $REMOTE_WD
+${1:-}
+YAML
+	git -C "$WS" add amlspec.yaml && git -C "$WS" commit -q -m "workspace" || true
+}
+
+# run id of the (only) run whose spec name is $1
+run_named() {
+	ls "$WS/.amlspec/runs" | while read -r r; do
+		[ "$(json_get "$(run_json "$r")" name)" = "$1" ] && echo "$r"
+	done | tail -n 1
+}
