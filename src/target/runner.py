@@ -377,7 +377,10 @@ def a_stage(req, inp):
         return {"ok": False, "stale": "python", "python": python, "work_dir": wd}
     run_dir = run_dir_of(req)
     os.makedirs(os.path.join(wd, "runs"), 0o700, exist_ok=True)
-    os.mkdir(run_dir, 0o700)
+    try:
+        os.mkdir(run_dir, 0o700)
+    except FileExistsError:
+        raise Refused("the run's folder %s exists already on the host" % run_dir)
     checkout(wd, files, os.path.join(run_dir, "wd"))
     for sub in ("outputs", "logs"):
         os.makedirs(os.path.join(run_dir, "wd", sub), 0o755, exist_ok=True)
