@@ -2,6 +2,7 @@
  * files and run-record mirrors shared by ssh.c and slurm.c (see remote.h). */
 #include "target/remote.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
@@ -341,13 +342,22 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int remote_run_local(int *status, const char *const *argv, const remote_io *io, diag_list *diags)
+typedef struct child {
+	pid_t pid;
+	int in, out, err; /* our ends: its stdin, stdout, stderr */
+} child;
+
+/* Starts argv with three pipes (ours close-on-exec, non-blocking). A program
+ * that cannot be started is an error of the call (AML_ENOTFOUND), reported
+ * through a close-on-exec pipe, not an exit status 127 to guess about.
+ * (util/proc's proc_run takes stdin from an fd; the runner needs a request
+ * and its payload written while its answers are read, so this has its own
+ * loop.) */
+static int spawn_child(child *c, const char *const *argv, diag_list *diags)
 {
-	static const remote_io none = REMOTE_IO_INIT;
-	if (!io)
-		io = &none;
-	*status = -1;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	c->pid = -1;
+	c->in = c->out = c->err = -1;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
 	    pipe2(ep, O_CLOEXEC) < 0) {
 		int rc = diag_errno(diags, NULL, "pipe");
@@ -358,9 +368,6 @@ int remote_run_local(int *status, const char *const *argv, const remote_io *io, 
 					close(all[i][k]);
 		return rc;
 	}
-	struct sigaction ign = { 0 }, old_pipe;
-	ign.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &ign, &old_pipe);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -391,7 +398,6 @@ int remote_run_local(int *status, const char *const *argv, const remote_io *io, 
 		close(out[0]);
 		close(err[0]);
 		close(ep[0]);
-		sigaction(SIGPIPE, &old_pipe, NULL);
 		return rc;
 	}
 	int exec_errno = 0;
@@ -399,7 +405,6 @@ int remote_run_local(int *status, const char *const *argv, const remote_io *io, 
 	while ((en = read(ep[0], &exec_errno, sizeof(exec_errno))) < 0 && errno == EINTR)
 		;
 	close(ep[0]);
-	int rc = AML_OK;
 	if (en == (ssize_t)sizeof(exec_errno)) {
 		close(in[1]);
 		close(out[0]);
@@ -407,21 +412,47 @@ int remote_run_local(int *status, const char *const *argv, const remote_io *io, 
 		int st;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-		sigaction(SIGPIPE, &old_pipe, NULL);
 		errno = exec_errno;
 		diag_errno(diags, NULL, "cannot run %s", argv[0]);
 		return AML_ENOTFOUND;
 	}
-
 	set_nonblock(in[1]);
 	set_nonblock(out[0]);
 	set_nonblock(err[0]);
+	c->pid = pid;
+	c->in = in[1];
+	c->out = out[0];
+	c->err = err[0];
+	return AML_OK;
+}
+
+static int exit_code_of(int wstatus)
+{
+	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+int remote_run_local(int *status, const char *const *argv, const remote_io *io, diag_list *diags)
+{
+	static const remote_io none = REMOTE_IO_INIT;
+	if (!io)
+		io = &none;
+	*status = -1;
+	struct sigaction ign = { 0 }, old_pipe;
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	child ch;
+	int rc = spawn_child(&ch, argv, diags);
+	if (rc) {
+		sigaction(SIGPIPE, &old_pipe, NULL);
+		return rc;
+	}
+	pid_t pid = ch.pid;
 	buf pending = BUF_INIT;
 	size_t pend_off = 0;
 	if (io->input && io->input_len)
 		buf_add(&pending, io->input, io->input_len);
 	bool feed_done = io->feed == NULL;
-	int infd = in[1], outfd = out[0], errfd = err[0];
+	int infd = ch.in, outfd = ch.out, errfd = ch.err;
 	double deadline = io->timeout > 0 ? mono_now() + io->timeout : 0;
 	double drain_until = 0;
 	bool exited = false, killed = false;
@@ -541,7 +572,7 @@ int remote_run_local(int *status, const char *const *argv, const remote_io *io, 
 			;
 	buf_free(&pending);
 	sigaction(SIGPIPE, &old_pipe, NULL);
-	*status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	*status = exit_code_of(wstatus);
 	return rc;
 }
 
@@ -614,99 +645,372 @@ int remote_exec(int *status, const remote_host *h, const char *const *argv, cons
 
 /* ------------------------------------------------------------------ the runner */
 
-typedef struct runner_feed {
-	const remote_call *c;
-} runner_feed;
-
-static int runner_feed_fn(void *ctx, buf *chunk, diag_list *diags)
+/* The runner's own failures, from its exit status and what it printed. */
+static int runner_failure(const remote_host *h, const char *python, int status, const buf *err, diag_list *diags)
 {
-	runner_feed *f = ctx;
-	if (!f->c->feed)
-		return 1;
-	return f->c->feed(f->c->feed_ctx, chunk, diags);
+	char *label = remote_host_label(h);
+	char *msg = first_lines(err, 2000);
+	if (!h->local && status == 255)
+		ssh_failure(h, msg, diags);
+	else if (status == 127)
+		diag_error(diags, NULL, 0, 0, NULL,
+			   "target %s: python interpreter '%s' not found on %s (set python: for the target)", h->target,
+			   python, label);
+	else
+		diag_error(diags, NULL, 0, 0, NULL, "target %s: the runner on %s failed (status %d)%s%s", h->target,
+			   label, status, *msg ? ": " : "", msg);
+	free(msg);
+	free(label);
+	return AML_EIO;
+}
+
+static void runner_argv(strlist *out, const remote_host *h, const char *python)
+{
+	const char *words[] = { python, "-c", runner_loader, NULL };
+	if (h->local) {
+		for (size_t i = 0; words[i]; i++)
+			strlist_add(out, words[i]);
+	} else {
+		remote_ssh_argv(out, h, words);
+	}
+	strlist_add_owned(out, NULL);
+}
+
+static void runner_program(buf *b)
+{
+	buf_printf(b, "%zu\n", remote_runner_py_len);
+	buf_add(b, remote_runner_py, remote_runner_py_len);
+}
+
+static void request_line(buf *b, json_object *req)
+{
+	buf_puts(b, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_putc(b, '\n');
+}
+
+/* One runner process per host and interpreter serves every call of this
+ * command: a remote command costs a login shell and a Python start each,
+ * which dominate a call (hundreds of milliseconds with a busy .bashrc). */
+typedef struct session {
+	char *key;
+	const remote_host *host; /* for messages; valid during a call only */
+	child ch;
+	buf err;                 /* what it printed on stderr (last call) */
+	bool fresh;              /* not used for a call yet */
+} session;
+
+#define MAX_SESSIONS 8
+static session sessions[MAX_SESSIONS];
+static bool sessions_hooked;
+
+static void session_end(session *s)
+{
+	if (s->ch.in >= 0)
+		close(s->ch.in);
+	if (s->ch.out >= 0)
+		close(s->ch.out);
+	if (s->ch.err >= 0)
+		close(s->ch.err);
+	if (s->ch.pid > 0) {
+		/* end of its input ends it; do not wait long for a stuck one */
+		int st;
+		double until = mono_now() + 2.0;
+		while (waitpid(s->ch.pid, &st, WNOHANG) == 0) {
+			if (mono_now() > until) {
+				kill(s->ch.pid, SIGKILL);
+				while (waitpid(s->ch.pid, &st, 0) < 0 && errno == EINTR)
+					;
+				break;
+			}
+			struct timespec ts = { 0, 2000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	free(s->key);
+	buf_free(&s->err);
+	memset(s, 0, sizeof(*s));
+	s->ch.in = s->ch.out = s->ch.err = -1;
+}
+
+static void sessions_end_all(void)
+{
+	for (size_t i = 0; i < MAX_SESSIONS; i++)
+		if (sessions[i].key)
+			session_end(&sessions[i]);
+}
+
+void remote_sessions_close(void)
+{
+	sessions_end_all();
+}
+
+static char *session_key(const remote_host *h, const char *python)
+{
+	char *label = remote_host_label(h);
+	char *k = xasprintf("%s|%s|%s|%s|%s", label, h->identity_file ? h->identity_file : "",
+			    h->known_hosts ? h->known_hosts : "", h->control_dir ? h->control_dir : "", python);
+	free(label);
+	return k;
+}
+
+static session *session_get(const remote_host *h, const char *python, diag_list *diags)
+{
+	char *key = session_key(h, python);
+	session *free_slot = NULL;
+	for (size_t i = 0; i < MAX_SESSIONS; i++) {
+		if (sessions[i].key && !strcmp(sessions[i].key, key)) {
+			free(key);
+			return &sessions[i];
+		}
+		if (!sessions[i].key && !free_slot)
+			free_slot = &sessions[i];
+	}
+	if (!free_slot) {
+		session_end(&sessions[0]); /* more hosts than slots: the oldest goes */
+		free_slot = &sessions[0];
+	}
+	if (!sessions_hooked) {
+		atexit(sessions_end_all);
+		sessions_hooked = true;
+	}
+	strlist argv = STRLIST_INIT;
+	runner_argv(&argv, h, python);
+	child ch;
+	int rc = spawn_child(&ch, (const char *const *)argv.items, diags);
+	strlist_free(&argv);
+	if (rc) {
+		free(key);
+		if (rc == AML_ENOTFOUND && !h->local)
+			diag_error(diags, NULL, 0, 0, NULL, "target %s: the OpenSSH client (ssh) is not installed here",
+				   h->target);
+		else if (rc == AML_ENOTFOUND)
+			diag_error(diags, NULL, 0, 0, NULL, "target %s: python interpreter '%s' not found here", h->target,
+				   python);
+		return NULL;
+	}
+	session *s = free_slot;
+	memset(s, 0, sizeof(*s));
+	s->key = key;
+	s->ch = ch;
+	s->err = (buf)BUF_INIT;
+	s->fresh = true;
+	return s;
+}
+
+/* Sends a request (and the runner's program first, on a new session) and
+ * reads one answer with its payload. */
+static int session_call(session *s, const remote_host *h, const char *python, const remote_call *c, json_object **resp,
+			buf *payload, bool *answered, diag_list *diags)
+{
+	*answered = false;
+	buf pending = BUF_INIT, out = BUF_INIT;
+	size_t pend_off = 0;
+	if (s->fresh)
+		runner_program(&pending);
+	s->fresh = false;
+	request_line(&pending, c->request);
+	buf_clear(&s->err);
+	bool feed_done = c->feed == NULL;
+	size_t line_end = 0, need = 0; /* bytes of the answer: line + payload */
+	json_object *j = NULL;
+	double deadline = c->timeout > 0 ? mono_now() + c->timeout : 0;
+	int rc = AML_OK;
+	bool eof = false, writing = true;
+	char rb[65536];
+
+	struct sigaction ign = { 0 }, old_pipe;
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	for (;;) {
+		if (writing && pend_off == pending.len) {
+			buf_clear(&pending);
+			pend_off = 0;
+			while (!feed_done && pending.len < 65536) {
+				int f = c->feed(c->feed_ctx, &pending, diags);
+				if (f < 0) {
+					rc = AML_ERROR;
+					goto broken;
+				}
+				feed_done = f == 1;
+			}
+			if (pending.len == 0)
+				writing = false;
+		}
+		if (need && out.len >= need)
+			break;
+		if (eof)
+			break;
+		struct pollfd pf[3];
+		int n = 0, iin = -1, iout = -1, ierr = -1;
+		if (writing) {
+			pf[n] = (struct pollfd){ s->ch.in, POLLOUT, 0 };
+			iin = n++;
+		}
+		pf[n] = (struct pollfd){ s->ch.out, POLLIN, 0 };
+		iout = n++;
+		if (s->ch.err >= 0) {
+			pf[n] = (struct pollfd){ s->ch.err, POLLIN, 0 };
+			ierr = n++;
+		}
+		int pr = poll(pf, (nfds_t)n, 200);
+		if (pr < 0 && errno != EINTR) {
+			rc = diag_errno(diags, NULL, "poll");
+			goto broken;
+		}
+		if (pr > 0) {
+			if (iin >= 0 && pf[iin].revents) {
+				ssize_t w = write(s->ch.in, pending.ptr + pend_off, pending.len - pend_off);
+				if (w > 0)
+					pend_off += (size_t)w;
+				else if (w < 0 && errno != EAGAIN && errno != EINTR)
+					writing = false; /* it stopped reading: its answer or its end says why */
+			}
+			if (pf[iout].revents) {
+				ssize_t r = read(s->ch.out, rb, sizeof(rb));
+				if (r > 0)
+					buf_add(&out, rb, (size_t)r);
+				else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+					eof = true;
+			}
+			if (ierr >= 0 && pf[ierr].revents) {
+				ssize_t r = read(s->ch.err, rb, sizeof(rb));
+				if (r > 0) {
+					buf_add(&s->err, rb, (size_t)r);
+					if (c->progress) {
+						fwrite(rb, 1, (size_t)r, c->progress);
+						fflush(c->progress);
+					}
+				} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+					close(s->ch.err);
+					s->ch.err = -1;
+				}
+			}
+		}
+		if (!line_end) {
+			const char *nl = memchr(out.ptr, '\n', out.len);
+			if (nl) {
+				line_end = (size_t)(nl - out.ptr) + 1;
+				char *line = xstrndup(out.ptr, line_end - 1);
+				j = json_tokener_parse(line);
+				free(line);
+				if (!j || !json_object_is_type(j, json_type_object)) {
+					char *m = first_lines(&out, 300);
+					diag_error(diags, NULL, 0, 0, NULL, "target %s: the runner answered nonsense: %s",
+						   h->target, m);
+					free(m);
+					rc = AML_EIO;
+					goto broken;
+				}
+				need = line_end;
+				json_object *parts;
+				if (json_object_object_get_ex(j, "payload", &parts))
+					for (size_t i = 0; i < json_object_array_length(parts); i++)
+						need += (size_t)json_object_get_int64(
+							json_object_array_get_idx(json_object_array_get_idx(parts, i), 1));
+			}
+		}
+		if (deadline && mono_now() > deadline) {
+			diag_error(diags, NULL, 0, 0, NULL, "target %s: the runner did not answer within %.0f s", h->target,
+				   c->timeout);
+			rc = AML_EIO;
+			goto broken;
+		}
+	}
+	if (!need || out.len < need) {
+		/* it ended without a (whole) answer: why */
+		int st = 0;
+		double until = mono_now() + 2.0;
+		pid_t w;
+		while ((w = waitpid(s->ch.pid, &st, WNOHANG)) == 0 && mono_now() < until) {
+			/* its last words */
+			ssize_t r;
+			while (s->ch.err >= 0 && (r = read(s->ch.err, rb, sizeof(rb))) > 0)
+				buf_add(&s->err, rb, (size_t)r);
+			struct timespec ts = { 0, 5000000L };
+			nanosleep(&ts, NULL);
+		}
+		if (w == s->ch.pid)
+			s->ch.pid = -1;
+		rc = runner_failure(h, python, w > 0 ? exit_code_of(st) : -1, &s->err, diags);
+		goto broken;
+	}
+	*answered = true;
+	*resp = j;
+	j = NULL;
+	if (payload)
+		buf_add(payload, out.ptr + line_end, need - line_end);
+	json_object *closing;
+	if (json_object_object_get_ex(*resp, "closing", &closing) && json_object_get_boolean(closing))
+		session_end(s);
+	goto done;
+broken:
+	session_end(s);
+done:
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	json_object_put(j);
+	buf_free(&pending);
+	buf_free(&out);
+	return rc;
+}
+
+/* A one-shot runner whose output is a stream ("follow"). */
+static int runner_stream(const remote_host *h, const char *python, const remote_call *c, diag_list *diags)
+{
+	buf input = BUF_INIT, err = BUF_INIT;
+	runner_program(&input);
+	request_line(&input, c->request);
+	remote_io io = REMOTE_IO_INIT;
+	io.input = input.ptr;
+	io.input_len = input.len;
+	io.out_fd = c->stream_fd;
+	io.on_out = c->on_stream;
+	io.on_out_ctx = c->on_stream_ctx;
+	io.err = &err;
+	io.progress = c->progress;
+	io.timeout = c->timeout;
+	strlist argv = STRLIST_INIT;
+	runner_argv(&argv, h, python);
+	int status = -1;
+	int rc = remote_run_local(&status, (const char *const *)argv.items, &io, diags);
+	if (rc == AML_ENOTFOUND)
+		rc = diag_error(diags, NULL, 0, 0, NULL, "target %s: cannot start %s", h->target, argv.items[0]);
+	else if (!rc && status != 0)
+		rc = runner_failure(h, python, status, &err, diags);
+	strlist_free(&argv);
+	buf_free(&input);
+	buf_free(&err);
+	return rc ? AML_EIO : AML_OK;
 }
 
 int remote_runner(json_object **resp, buf *payload, const remote_host *h, const remote_call *c, diag_list *diags)
 {
 	*resp = NULL;
 	const char *python = c->python && *c->python ? c->python : h->python;
-	buf input = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
-	buf_printf(&input, "%zu\n", remote_runner_py_len);
-	buf_add(&input, remote_runner_py, remote_runner_py_len);
-	buf_puts(&input, json_object_to_json_string_ext(c->request, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	buf_putc(&input, '\n');
-	runner_feed rf = { c };
-	bool streaming = c->stream_fd >= 0 || c->on_stream;
-	remote_io io = REMOTE_IO_INIT;
-	io.input = input.ptr;
-	io.input_len = input.len;
-	io.feed = runner_feed_fn;
-	io.feed_ctx = &rf;
-	if (streaming) {
-		io.out_fd = c->stream_fd;
-		io.on_out = c->on_stream;
-		io.on_out_ctx = c->on_stream_ctx;
-	} else {
-		io.out = &out;
-	}
-	io.err = &err;
-	io.progress = c->progress;
-	io.timeout = c->timeout;
-	const char *argv[] = { python, "-c", runner_loader, NULL };
-	int status = -1;
-	int rc = remote_exec(&status, h, argv, &io, diags);
-	char *label = remote_host_label(h);
-	if (rc == AML_ENOTFOUND) {
-		diag_error(diags, NULL, 0, 0, NULL, "target %s: python interpreter '%s' not found on %s", h->target,
-			   python, label);
-		rc = AML_EIO;
-		goto done;
-	}
-	if (rc)
-		goto done;
-	if (status == 127) {
-		rc = diag_error(diags, NULL, 0, 0, NULL,
-				"target %s: python interpreter '%s' not found on %s (set python: for the target)", h->target,
-				python, label);
-		rc = AML_EIO;
-		goto done;
-	}
-	if (streaming) {
-		if (status != 0) {
-			char *msg = first_lines(&err, 2000);
-			rc = diag_error(diags, NULL, 0, 0, NULL, "target %s: the runner on %s failed (status %d): %s",
-					h->target, label, status, msg);
-			rc = AML_EIO;
-			free(msg);
+	if (c->stream_fd >= 0 || c->on_stream)
+		return runner_stream(h, python, c, diags);
+	const char *action = NULL;
+	json_object *a;
+	if (json_object_object_get_ex(c->request, "action", &a))
+		action = json_object_get_string(a);
+	/* a reused session may have lost its connection: calls that change
+	 * nothing on the host are tried once more on a new one */
+	bool retry_ok = action && (!strcmp(action, "hello") || !strcmp(action, "poll"));
+	for (int attempt = 0; attempt < 2; attempt++) {
+		session *s = session_get(h, python, diags);
+		if (!s)
+			return AML_EIO;
+		bool reused = !s->fresh, answered = false;
+		diag_list mine = DIAG_LIST_INIT;
+		int rc = session_call(s, h, python, c, resp, payload, &answered, &mine);
+		if (rc && !answered && reused && retry_ok && attempt == 0) {
+			diag_list_free(&mine);
+			continue;
 		}
-		goto done;
+		diag_list_move(diags, &mine);
+		diag_list_free(&mine);
+		return rc;
 	}
-	const char *nl = memchr(out.ptr, '\n', out.len);
-	json_object *j = NULL;
-	if (nl) {
-		char *line = xstrndup(out.ptr, (size_t)(nl - out.ptr));
-		j = json_tokener_parse(line);
-		free(line);
-	}
-	if (status != 0 || !j || !json_object_is_type(j, json_type_object)) {
-		json_object_put(j);
-		char *msg = first_lines(&err, 2000);
-		rc = diag_error(diags, NULL, 0, 0, NULL,
-				"target %s: the runner on %s failed (status %d)%s%s", h->target, label, status,
-				*msg ? ": " : "", msg);
-		rc = AML_EIO;
-		free(msg);
-		goto done;
-	}
-	*resp = j;
-	if (payload)
-		buf_add(payload, nl + 1, out.len - (size_t)(nl + 1 - out.ptr));
-done:
-	free(label);
-	buf_free(&input);
-	buf_free(&out);
-	buf_free(&err);
-	return rc;
+	return AML_EIO;
 }
 
 bool remote_payload_part(json_object *resp, const buf *payload, const char *name, const char **data, size_t *len)
@@ -1122,8 +1426,102 @@ static bool resp_ok(json_object *resp)
 	return json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok);
 }
 
+/* Files under root as [{"path", "size"}] (sorted, at most 10,000), as the
+ * supervisors list a run's outputs. */
+static void list_tree(json_object *arr, const char *root, const char *rel, unsigned depth)
+{
+	char *dir = rel ? fs_join(root, rel) : xstrdup(root);
+	strlist names = STRLIST_INIT;
+	DIR *d = depth < 16 ? opendir(dir) : NULL;
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				strlist_add(&names, de->d_name);
+		closedir(d);
+	}
+	strlist_sort(&names);
+	for (size_t i = 0; i < names.count && json_object_array_length(arr) < 10000; i++) {
+		char *r = rel ? fs_join(rel, names.items[i]) : xstrdup(names.items[i]);
+		char *full = fs_join(root, r);
+		struct stat st;
+		if (lstat(full, &st) == 0) {
+			if (S_ISDIR(st.st_mode)) {
+				list_tree(arr, root, r, depth + 1);
+			} else {
+				json_object *f = json_object_new_object();
+				json_object_object_add(f, "path", json_object_new_string(r));
+				json_object_object_add(f, "size", json_object_new_int64(st.st_size));
+				json_object_array_add(arr, f);
+			}
+		}
+		free(full);
+		free(r);
+	}
+	strlist_free(&names);
+	free(dir);
+}
+
+static long long count_newlines(const char *data, size_t len)
+{
+	long long n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += data[i] == '\n';
+	return n;
+}
+
+/* remote_sync for a run whose folder is on this machine (a Slurm cluster
+ * without login): plain file reads, no runner. */
+static int local_sync(run_record *rec, bool final, diag_list *diags)
+{
+	(void)diags;
+	const char *rd = remote_rec_str(rec, "run_dir");
+	if (!rd || !fs_is_dir(rd)) {
+		run_record_set_str(rec, "status", run_status_name(RS_FAILED));
+		char *msg = xasprintf("the run's folder %s is gone", rd ? rd : "?");
+		run_record_set_str(rec, "error", msg);
+		free(msg);
+		remote_rec_set(rec, "synced", json_object_new_boolean(1));
+		return AML_OK;
+	}
+	char *log = fs_join(rd, "driver.log");
+	int fd = open(log, O_RDONLY | O_CLOEXEC);
+	free(log);
+	if (fd >= 0) {
+		char b[65536];
+		for (;;) {
+			long long have = remote_mirror_size(rec);
+			ssize_t n = pread(fd, b, sizeof(b), (off_t)have);
+			if (n <= 0 || remote_mirror_append(rec, have, b, (size_t)n) == have)
+				break;
+		}
+		close(fd);
+	}
+	if (!final)
+		return AML_OK;
+	char *mf = fs_join(rd, "metrics.jsonl");
+	buf m = BUF_INIT;
+	if (buf_read_file(&m, mf, 64u << 20) == 0)
+		remote_mirror_metrics(rec, m.ptr, m.len);
+	run_record_set_int(rec, "metrics_count", count_newlines(m.ptr, m.len));
+	buf_free(&m);
+	free(mf);
+	static const char *const lists[] = { "outputs", "logs" };
+	for (size_t i = 0; i < 2; i++) {
+		char *wd = xasprintf("%s/wd/%s", rd, lists[i]);
+		json_object *arr = json_object_new_array();
+		list_tree(arr, wd, NULL, 0);
+		json_object_object_add(rec->doc, lists[i], arr);
+		free(wd);
+	}
+	remote_rec_set(rec, "synced", json_object_new_boolean(1));
+	return AML_OK;
+}
+
 int remote_sync(run_record *rec, const remote_host *h, bool with_record, bool final, diag_list *diags)
 {
+	if (h->local && !with_record)
+		return local_sync(rec, final, diags);
 	const char *wd = remote_rec_str(rec, "work_dir");
 	for (int round = 0; round < 64; round++) {
 		long long have = remote_mirror_size(rec);

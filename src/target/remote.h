@@ -115,10 +115,15 @@ typedef struct remote_call {
 
 #define REMOTE_CALL_INIT { NULL, NULL, NULL, NULL, NULL, -1, NULL, NULL, 0 }
 
-/* Runs the runner with c->request; *resp is its answer (owned by the
- * caller), payload what followed it. Transport problems: AML_EIO. An answer
- * {"ok": false, "error": ...} is returned as is (AML_OK): callers look. */
+/* Runs c->request on the host's runner; *resp is its answer (owned by the
+ * caller), payload what followed it. The runner process is kept for the
+ * next call to the same host and interpreter (a session per command); a
+ * streaming call (stream_fd, on_stream) has a process of its own.
+ * Transport problems: AML_EIO. An answer {"ok": false, "error": ...} is
+ * returned as is (AML_OK): callers look. */
 int remote_runner(json_object **resp, buf *payload, const remote_host *h, const remote_call *c, diag_list *diags);
+/* Ends this command's runner sessions (also done at exit). */
+void remote_sessions_close(void);
 /* The payload part `name` of a runner answer ({"payload": [[name, size], ...]}). */
 bool remote_payload_part(json_object *resp, const buf *payload, const char *name, const char **data, size_t *len);
 

@@ -2,11 +2,14 @@
 # the host (an ssh host, or a Slurm login node, or this machine for a Slurm
 # cluster reached without ssh).
 #
-# amlspec starts it as `PYTHON -c LOADER`, with this program, one JSON
-# request line and a binary payload on stdin; it answers one JSON line on
-# stdout, sometimes followed by raw bytes that the answer announces
-# ("payload": [[name, size], ...]). Progress (environment builds) goes to
-# stderr. Nothing here goes through a shell: commands run from argv lists.
+# amlspec starts it as `PYTHON -c LOADER`, with this program on stdin, then
+# requests: a JSON line each, followed by a binary payload the request
+# announces ("blobs"). Each answer is one JSON line on stdout, sometimes
+# followed by raw bytes that it announces ("payload": [[name, size], ...]).
+# One process serves every request of an amlspec command (a session), so a
+# command pays for one remote login shell. Progress (environment builds)
+# goes to stderr. Nothing here goes through a shell: commands run from argv
+# lists.
 #
 # Layout under the target's work_dir:
 #   objects/xx/yyyy...   file contents by git blob id (content-addressed:
@@ -766,27 +769,37 @@ ACTIONS = {"hello": a_hello, "stage": a_stage, "poll": a_poll, "follow": a_follo
            "exists": a_exists}
 
 
-def main():
+def serve():
+    """Answers requests until stdin ends: one call per process (a "follow"),
+    or a session that serves a whole amlspec command."""
     inp = sys.stdin.buffer
     out = sys.stdout.buffer
-    payload = b""
-    try:
-        req = json.loads(inp.readline().decode("utf-8"))
-        act = ACTIONS.get(req.get("action"))
-        if not act:
-            raise Refused("unknown action %r (runner protocol %d)" % (req.get("action"), PROTOCOL))
-        resp = act(req, inp)
-        if resp is None:
+    while True:
+        line = inp.readline()
+        if not line:
             return
-        if isinstance(resp, tuple):
-            resp, payload = resp
-    except Refused as e:
-        resp = {"ok": False, "error": str(e)}
-    except Exception as e:  # report, do not hide: the message reaches the user
-        resp = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-    out.write(json.dumps(resp).encode("utf-8") + b"\n")
-    out.write(payload)
-    out.flush()
+        payload = b""
+        broken = False
+        try:
+            req = json.loads(line.decode("utf-8"))
+            act = ACTIONS.get(req.get("action"))
+            if not act:
+                raise Refused("unknown action %r (runner protocol %d)" % (req.get("action"), PROTOCOL))
+            resp = act(req, inp)
+            if resp is None:
+                continue
+            if isinstance(resp, tuple):
+                resp, payload = resp
+        except Exception as e:  # report, do not hide: the message reaches the user
+            resp = {"ok": False, "error": str(e) if isinstance(e, Refused) else "%s: %s" % (type(e).__name__, e)}
+            # the request's payload may be half read: this stream is done
+            broken = True
+            resp["closing"] = True
+        out.write(json.dumps(resp).encode("utf-8") + b"\n")
+        out.write(payload)
+        out.flush()
+        if broken:
+            return
 
 
-main()
+serve()

@@ -1,17 +1,20 @@
 /* The slurm target: a run is a batch job. Files and environments go to
- * work_dir, a folder every node sees, through the runner (runner.py) on the
- * machine that submits: a login node reached through an ssh target (login:),
- * or this machine when the Slurm commands are installed here. The batch
+ * work_dir, a folder every node sees: written directly when the Slurm
+ * commands are installed here, or by the runner (runner.py) on a login node
+ * reached through an ssh target (login:). The batch
  * script is generated text (remote_slurm_script) and sbatch gets its options
  * as argv. Slurm is the run's supervisor: status comes from squeue, then
  * scontrol, then the job-completion log; see docs/targets/slurm.md. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "env/materialize.h"
 #include "launch/launch.h"
+#include "snapshot/snapshot.h"
 #include "target/remote.h"
 #include "target/target.h"
 #include "util/fs.h"
@@ -142,7 +145,15 @@ static int slurm_prepare(run_job *job, diag_list *diags)
 	if (rc)
 		return rc;
 	remote_cache_load(&c, job->state_dir, h);
-	if (!remote_cache_str(&c, "work_dir")) {
+	if (h->local) {
+		/* this machine: nothing to ask */
+		char *e = fs_expand_home(h->work_dir);
+		char *abs = fs_absolute(e);
+		json_object_object_add(c.doc, "work_dir", json_object_new_string(abs));
+		json_object_object_del(c.doc, "python");
+		free(e);
+		free(abs);
+	} else if (!remote_cache_str(&c, "work_dir")) {
 		rc = remote_cache_hello(&c, h, diags);
 		if (!rc)
 			rc = remote_cache_save(&c, diags);
@@ -197,6 +208,71 @@ done:
 	return rc;
 }
 
+/* Slurm without login: the shared folder is here, so the files, the
+ * environment and the script are written directly and sbatch runs from
+ * argv (secrets reach the job through sbatch's --export=ALL default, from
+ * this process's environment, where they already are). */
+static int stage_here(run_job *job, const remote_host *h, buf *sbatch_out, buf *sbatch_err, int *sbatch_status,
+		      diag_list *diags)
+{
+	run_record *rec = job->record;
+	const char *wd = remote_rec_str(rec, "work_dir");
+	const char *run_dir = remote_rec_str(rec, "run_dir");
+	char *runs = fs_join(wd, "runs");
+	char *cwd = fs_join(run_dir, "wd");
+	char *envs = fs_join(wd, "envs");
+	char *script = fs_join(run_dir, "job.sh");
+	strlist argv = STRLIST_INIT;
+	env_instance inst = { 0 };
+	int rc = AML_OK;
+	if (fs_mkdirs(runs, 0700) < 0 || mkdir(run_dir, 0700) < 0) {
+		rc = diag_errno(diags, run_dir, "target %s: cannot create the run's folder", h->target);
+		goto done;
+	}
+	rc = snapshot_checkout(job->snapshot_store, job->snapshot_tree, cwd, diags);
+	if (rc)
+		goto done;
+	static const char *const subs[] = { "outputs", "logs" };
+	for (size_t i = 0; i < 2; i++) {
+		char *p = fs_join(cwd, subs[i]);
+		fs_mkdirs(p, 0755);
+		free(p);
+	}
+	if (!job->env->def.user_managed) {
+		materialize_opts mo = { envs, job->progress };
+		rc = env_materialize(&inst, job->env, &mo, diags);
+		if (rc)
+			goto done;
+		json_object_object_add(rec->doc, "env_reused", json_object_new_boolean(inst.reused));
+	}
+	const char *text = run_record_str(rec, "job_script");
+	if (fs_write_atomic(script, text, strlen(text), 0700) < 0) {
+		rc = diag_errno(diags, script, "target %s: cannot write the batch script", h->target);
+		goto done;
+	}
+	json_object *r, *a;
+	json_object_object_get_ex(rec->doc, "remote", &r);
+	json_object_object_get_ex(r, "sbatch", &a);
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		strlist_add(&argv, json_object_get_string(json_object_array_get_idx(a, i)));
+	strlist_add_owned(&argv, NULL);
+	remote_io io = REMOTE_IO_INIT;
+	io.out = sbatch_out;
+	io.err = sbatch_err;
+	io.timeout = 300;
+	rc = remote_run_local(sbatch_status, (const char *const *)argv.items, &io, diags);
+	if (rc == AML_ENOTFOUND)
+		diag_error(diags, NULL, 0, 0, NULL, "target %s: sbatch is not installed here", h->target);
+done:
+	env_instance_free(&inst);
+	strlist_free(&argv);
+	free(runs);
+	free(cwd);
+	free(envs);
+	free(script);
+	return rc;
+}
+
 static int slurm_submit(run_job *job, diag_list *diags)
 {
 	run_record *rec = job->record;
@@ -209,11 +285,31 @@ static int slurm_submit(run_job *job, diag_list *diags)
 		return rc;
 	remote_cache_load(&c, job->state_dir, h);
 	rc = remote_secrets(&secrets, job->spec, diags);
-	if (!rc)
-		rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree, diags);
 	if (rc)
 		goto done;
 	json_object *known = NULL, *v;
+	json_object *sb = NULL, *out = NULL, *err = NULL, *src = NULL;
+	if (h->local) {
+		buf o = BUF_INIT, e = BUF_INIT;
+		int st = -1;
+		rc = stage_here(job, h, &o, &e, &st, diags);
+		if (!rc) {
+			resp = json_object_new_object();
+			sb = json_object_new_object();
+			json_object_object_add(sb, "rc", json_object_new_int(st));
+			json_object_object_add(sb, "out", json_object_new_string(o.ptr));
+			json_object_object_add(sb, "err", json_object_new_string(e.ptr));
+			json_object_object_add(resp, "sbatch", sb);
+		}
+		buf_free(&o);
+		buf_free(&e);
+		if (rc)
+			goto done;
+		goto submitted;
+	}
+	rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree, diags);
+	if (rc)
+		goto done;
 	json_object_object_get_ex(c.doc, "blobs", &known);
 	for (int attempt = 0;; attempt++) {
 		if (attempt == 3) {
@@ -289,7 +385,7 @@ static int slurm_submit(run_job *job, diag_list *diags)
 	remote_cache_save(&c, diags);
 	if (json_object_object_get_ex(resp, "env_reused", &v))
 		json_object_object_add(rec->doc, "env_reused", json_object_get(v));
-	json_object *sb = NULL, *out = NULL, *err = NULL, *src = NULL;
+submitted:
 	json_object_object_get_ex(resp, "sbatch", &sb);
 	json_object_object_get_ex(sb, "out", &out);
 	json_object_object_get_ex(sb, "err", &err);

@@ -127,6 +127,29 @@ am_rc rc cancel "$cid"; assert_rc "$rc" 1 "cancel twice"
 assert_grep "already ended" "$T/err"
 pass "cancel (running) -> Canceled, logs -f"
 
+# an environment with a pip package, built once in the shared work_dir
+make_wheelhouse
+cat >src/pkg.py <<'PY'
+import sys, amlspec_tinypkg
+print("tinypkg", amlspec_tinypkg.__version__, sys.prefix, flush=True)
+PY
+cat >pkg.run.yaml <<'YAML'
+experiment: e2e
+name: pkg
+source_directory: src
+script: pkg.py
+target: hpc
+environment:
+  python:
+    pip_packages: [amlspec_tinypkg==0.1.0]
+YAML
+git add -A && git commit -q -m pkg
+am_rc rc apply pkg.run.yaml; assert_rc "$rc" 0 "venv env in work_dir"
+assert_grep "tinypkg 0.1.0 $REMOTE_WD/envs/" "$T/out"
+am_rc rc apply pkg.run.yaml --rerun; assert_rc "$rc" 0 "venv env reused"
+assert_grep "cached" "$T/err"
+pass "environment materialized in the shared work_dir, cached by digest"
+
 # a job that may not start yet (--begin) stays Queued with its reason, and cancels
 cat >pending.run.yaml <<'YAML'
 experiment: e2e

@@ -37,6 +37,10 @@ int_cleanup() {
 	exit $rc
 }
 trap int_cleanup EXIT
+# a test stopped by a signal (ctest's timeout, Ctrl-C) still stops its daemons
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 # amlspec.yaml with an ssh target "box" at the test's sshd, plus $1 (more YAML lines)
 write_ssh_workspace() {
