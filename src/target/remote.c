@@ -1048,6 +1048,7 @@ typedef struct walk_ctx {
 	remote_tree *t;
 	size_t alloc;
 	git_odb *odb;
+	json_object *sizes;
 	int rc;
 } walk_ctx;
 
@@ -1059,7 +1060,13 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 		return 0; /* trees are walked into; submodules are not part of a snapshot */
 	size_t len = 0;
 	git_object_t type;
-	if (git_odb_read_header(&len, &type, w->odb, git_tree_entry_id(entry)) < 0) {
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(entry));
+	json_object *known;
+	if (w->sizes && json_object_object_get_ex(w->sizes, hex, &known) && json_object_get_int64(known) >= 0 &&
+	    json_object_is_type(known, json_type_int)) {
+		len = (size_t)json_object_get_int64(known);
+	} else if (git_odb_read_header(&len, &type, w->odb, git_tree_entry_id(entry)) < 0) {
 		w->rc = -1;
 		return -1;
 	}
@@ -1070,12 +1077,13 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	remote_file *f = &w->t->files[w->t->count++];
 	f->path = xasprintf("%s%s", root, git_tree_entry_name(entry));
 	f->mode = (unsigned)mode;
-	git_oid_tostr(f->blob, sizeof(f->blob), git_tree_entry_id(entry));
+	memcpy(f->blob, hex, sizeof(f->blob));
 	f->size = len;
 	return 0;
 }
 
-int remote_tree_list(remote_tree *out, const char *store, const char *tree_id, diag_list *diags)
+int remote_tree_list(remote_tree *out, const char *store, const char *tree_id, json_object *sizes,
+		     diag_list *diags)
 {
 	memset(out, 0, sizeof(*out));
 	if (amlgit_init())
@@ -1097,7 +1105,7 @@ int remote_tree_list(remote_tree *out, const char *store, const char *tree_id, d
 		rc = git_fail(diags, "cannot read the snapshot store");
 		goto done;
 	}
-	walk_ctx w = { out, 0, odb, 0 };
+	walk_ctx w = { out, 0, odb, sizes, 0 };
 	if (git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &w) < 0 || w.rc) {
 		rc = git_fail(diags, "cannot list the snapshot's files");
 		goto done;

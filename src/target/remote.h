@@ -141,8 +141,11 @@ typedef struct remote_tree {
 	size_t count;
 } remote_tree;
 
-/* The files of tree_id in the snapshot store (a bare git repository). */
-int remote_tree_list(remote_tree *out, const char *store, const char *tree_id, diag_list *diags);
+/* The files of tree_id in the snapshot store (a bare git repository).
+ * sizes ({blob: size}, may be NULL) saves reading the size of blobs already
+ * known: for loose objects that is a file opened and inflated each. */
+int remote_tree_list(remote_tree *out, const char *store, const char *tree_id, json_object *sizes,
+		     diag_list *diags);
 void remote_tree_free(remote_tree *t);
 /* [[path, mode, blob, size], ...] for the runner. */
 json_object *remote_tree_json(const remote_tree *t);
@@ -161,7 +164,8 @@ void remote_blob_feed_close(remote_blob_feed *f);
 
 typedef struct remote_cache {
 	char *path;
-	json_object *doc;     /* {"key", "work_dir", "python", "machine", "blobs": {sha: 1}, "pythons": {digest: path}} */
+	json_object *doc;     /* {"key", "work_dir", "python", "machine", "blobs": {sha: size} (what the
+			       * host holds), "pythons": {digest: path}} */
 } remote_cache;
 
 /* Loads the cache for h; a cache made for another host, user, port or

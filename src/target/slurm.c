@@ -307,7 +307,8 @@ static int slurm_submit(run_job *job, diag_list *diags)
 			goto done;
 		goto submitted;
 	}
-	rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree, diags);
+	rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree,
+					      json_object_object_get(c.doc, "blobs"), diags);
 	if (rc)
 		goto done;
 	json_object_object_get_ex(c.doc, "blobs", &known);
@@ -381,7 +382,7 @@ static int slurm_submit(run_job *job, diag_list *diags)
 		goto done;
 	}
 	for (size_t i = 0; i < tree.count; i++)
-		json_object_object_add(known, tree.files[i].blob, json_object_new_int(1));
+		json_object_object_add(known, tree.files[i].blob, json_object_new_int64((int64_t)tree.files[i].size));
 	remote_cache_save(&c, diags);
 	if (json_object_object_get_ex(resp, "env_reused", &v))
 		json_object_object_add(rec->doc, "env_reused", json_object_get(v));

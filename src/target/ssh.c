@@ -189,7 +189,8 @@ static int ssh_submit(run_job *job, diag_list *diags)
 	remote_cache_load(&c, job->state_dir, h);
 	rc = remote_secrets(&secrets, job->spec, diags);
 	if (!rc)
-		rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree, diags);
+		rc = remote_tree_list(&tree, job->snapshot_store, job->snapshot_tree,
+					      json_object_object_get(c.doc, "blobs"), diags);
 	if (rc)
 		goto done;
 
@@ -277,7 +278,7 @@ static int ssh_submit(run_job *job, diag_list *diags)
 	json_object *known, *v;
 	json_object_object_get_ex(c.doc, "blobs", &known);
 	for (size_t i = 0; i < tree.count; i++)
-		json_object_object_add(known, tree.files[i].blob, json_object_new_int(1));
+		json_object_object_add(known, tree.files[i].blob, json_object_new_int64((int64_t)tree.files[i].size));
 	if (json_object_object_get_ex(resp, "python", &v) && v) {
 		json_object *pys;
 		json_object_object_get_ex(c.doc, "pythons", &pys);

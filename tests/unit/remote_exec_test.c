@@ -190,7 +190,7 @@ static void test_tree_list(void **state)
 	fixture *f = *state;
 	remote_tree t;
 	diag_list d = DIAG_LIST_INIT;
-	assert_int_equal(remote_tree_list(&t, f->store, f->tree, &d), AML_OK);
+	assert_int_equal(remote_tree_list(&t, f->store, f->tree, NULL, &d), AML_OK);
 	assert_int_equal(t.count, 4);
 	int seen = 0;
 	for (size_t i = 0; i < t.count; i++) {
@@ -211,7 +211,7 @@ static void test_tree_list(void **state)
 	}
 	assert_int_equal(seen, 15);
 	remote_tree_free(&t);
-	assert_int_not_equal(remote_tree_list(&t, f->store, "0000000000000000000000000000000000000000", &d), AML_OK);
+	assert_int_not_equal(remote_tree_list(&t, f->store, "0000000000000000000000000000000000000000", NULL, &d), AML_OK);
 	diag_list_free(&d);
 }
 
@@ -301,7 +301,7 @@ static void test_runner(void **state)
 	json_object_put(hello);
 
 	remote_tree t;
-	assert_int_equal(remote_tree_list(&t, f->store, f->tree, &d), AML_OK);
+	assert_int_equal(remote_tree_list(&t, f->store, f->tree, NULL, &d), AML_OK);
 
 	/* nothing sent: every blob is missing, nothing is staged */
 	json_object *resp = call(f, stage_request(f, "r_1_00000001", &t, NULL, f->work), NULL, NULL, NULL);
