@@ -150,6 +150,26 @@ am_rc rc apply pkg.run.yaml --rerun; assert_rc "$rc" 0 "venv env reused"
 assert_grep "cached" "$T/err"
 pass "environment materialized in the shared work_dir, cached by digest"
 
+# secrets reach the job (sbatch's --export=ALL) and are written nowhere of ours
+cat >src/secret.py <<'PY'
+import os
+print("secret length", len(os.environ["AMLSPEC_TEST_SECRET"]), flush=True)
+PY
+cat >secret.run.yaml <<'YAML'
+experiment: e2e
+name: secret
+source_directory: src
+script: secret.py
+target: hpc
+secrets: [AMLSPEC_TEST_SECRET]
+YAML
+git add -A && git commit -q -m secret
+AMLSPEC_TEST_SECRET=s3cr3t-Val-9f2 am_rc rc apply secret.run.yaml; assert_rc "$rc" 0 "secret run"
+assert_grep "secret length 14" "$T/out"
+assert_no_grep "s3cr3t-Val-9f2" "$WS/.amlspec"
+assert_no_grep "s3cr3t-Val-9f2" "$REMOTE_WD"
+pass "secrets"
+
 # a job that may not start yet (--begin) stays Queued with its reason, and cancels
 cat >pending.run.yaml <<'YAML'
 experiment: e2e
