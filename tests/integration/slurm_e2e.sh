@@ -35,7 +35,7 @@ echo "# changed" >>src/train.py
 git commit -q -am change
 am_rc rc apply run.yaml; assert_rc "$rc" 0 "apply after change"
 assert_grep "~ rerun e2e/base" "$T/err"
-new=$(run_ids | tail -n 1)
+new=$(newest_run)
 grep -q "# changed" "$REMOTE_WD/runs/$new/wd/train.py" || fail "changed file on the shared file system"
 pass "idempotent, code change -> rerun"
 

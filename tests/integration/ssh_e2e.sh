@@ -50,7 +50,7 @@ am_rc rc plan run.yaml; assert_rc "$rc" 2 "plan after change"
 assert_grep "~ rerun e2e/base" "$T/out"
 am_rc rc apply run.yaml; assert_rc "$rc" 0 "apply after change"
 assert_grep "sending 1 file to" "$T/err"
-new=$(run_ids | tail -n 1)
+new=$(newest_run)
 grep -q "# changed" "$REMOTE_WD/runs/$new/wd/train.py" || fail "changed file on the host"
 [ -f "$REMOTE_WD/runs/$new/wd/helper.py" ] || fail "unchanged file in the new run's folder"
 pass "code change -> rerun, only the change sent"

@@ -76,9 +76,26 @@ YAML
 	git -C "$WS" add amlspec.yaml && git -C "$WS" commit -q -m "workspace" || true
 }
 
-# run id of the (only) run whose spec name is $1
+# run id of the newest run whose spec name is $1
 run_named() {
-	ls "$WS/.amlspec/runs" | while read -r r; do
-		[ "$(json_get "$(run_json "$r")" name)" = "$1" ] && echo "$r"
-	done | tail -n 1
+	python3 - "$WS/.amlspec/runs" "$1" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+runs = []
+for r in os.listdir(d) if os.path.isdir(d) else []:
+    j = json.load(open(os.path.join(d, r, "run.json")))
+    if j.get("name") == sys.argv[2]:
+        runs.append((j.get("created_at", ""), r))
+print(max(runs)[1] if runs else "")
+PY
+}
+
+# the run created last (run ids sort by second only)
+newest_run() {
+	python3 - "$WS/.amlspec/runs" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+runs = [(json.load(open(os.path.join(d, r, "run.json"))).get("created_at", ""), r) for r in os.listdir(d)]
+print(max(runs)[1])
+PY
 }
