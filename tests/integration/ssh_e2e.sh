@@ -67,7 +67,6 @@ for i in range(600):
     print("tick", i, flush=True)
     time.sleep(0.1)
 PY
-for n in fail slow cancel follow; do :; done
 cat >fail.run.yaml <<'YAML'
 experiment: e2e
 source_directory: src
@@ -93,7 +92,7 @@ git add -A && git commit -q -m scenarios
 am_rc rc apply fail.run.yaml; assert_rc "$rc" 1 "failing script"
 assert_grep "about to fail" "$T/out"
 assert_grep "Failed.*: exited with code 3" "$T/err"
-fid=$(ls "$WS/.amlspec/runs" | while read -r r; do [ "$(json_get "$(run_json "$r")" name)" = fail ] && echo "$r"; done)
+fid=$(run_named fail)
 [ "$(json_get "$(run_json "$fid")" exit_code)" = 3 ] || fail "exit code 3 recorded"
 pass "failure -> Failed"
 
@@ -104,7 +103,7 @@ assert_grep "timed out after 2s" "$T/err"
 pass "timeout -> Failed"
 
 am_rc rc apply cancel.run.yaml --no-wait; assert_rc "$rc" 0 "no-wait"
-cid=$(ls "$WS/.amlspec/runs" | while read -r r; do [ "$(json_get "$(run_json "$r")" name)" = cancelme ] && echo "$r"; done)
+cid=$(run_named cancelme)
 [ -n "$cid" ] || fail "no cancel run"
 wait_status "$cid" Running 20
 # logs -f follows the running job until it ends (canceled below)
