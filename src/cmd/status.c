@@ -200,7 +200,13 @@ static int status_one(const char *id, cli *ctx)
 		}
 		json_object *outs;
 		if (json_object_object_get_ex(rec->doc, "outputs", &outs) && json_object_array_length(outs)) {
-			printf("  outputs (%s/wd/outputs):\n", rec->dir);
+			json_object *rem = json_object_object_get(rec->doc, "remote");
+			const char *rhost = json_object_get_string(json_object_object_get(rem, "host"));
+			const char *rdir = json_object_get_string(json_object_object_get(rem, "run_dir"));
+			if (rhost && rdir) /* a remote run's outputs stay where it ran */
+				printf("  outputs (%s:%s/wd/outputs):\n", rhost, rdir);
+			else
+				printf("  outputs (%s/wd/outputs):\n", rec->dir);
 			for (size_t i = 0; i < json_object_array_length(outs); i++) {
 				json_object *f = json_object_array_get_idx(outs, i);
 				printf("    %s (%lld bytes)\n", json_object_get_string(json_object_object_get(f, "path")),
