@@ -1758,10 +1758,15 @@ int remote_slurm_script(buf *out, const slurm_script_opts *o, diag_list *diags)
 	}
 	/* the allocation's nodes: addresses when they resolve, else names */
 	buf_puts(out,
-		 "amlspec_nodes=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" 2>/dev/null || hostname)\n"
+		 "if [ \"${SLURM_JOB_NUM_NODES:-1}\" -gt 1 ]; then\n"
+		 "\tamlspec_nodes=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\")\n"
+		 "else\n"
+		 "\tamlspec_nodes=${SLURMD_NODENAME:-$(hostname)}\n"
+		 "fi\n"
 		 "AMLSPEC_NODE_IPS=\n"
 		 "for amlspec_h in $amlspec_nodes; do\n"
-		 "\tamlspec_ip=$(getent ahostsv4 \"$amlspec_h\" 2>/dev/null | awk 'NR==1 {print $1}')\n"
+		 "\tamlspec_ip=\n"
+		 "\tread -r amlspec_ip amlspec_rest < <(getent ahostsv4 \"$amlspec_h\" 2>/dev/null)\n"
 		 "\tAMLSPEC_NODE_IPS=${AMLSPEC_NODE_IPS:+$AMLSPEC_NODE_IPS,}${amlspec_ip:-$amlspec_h}\n"
 		 "done\n"
 		 "export AMLSPEC_NODE_IPS AMLSPEC_NODE_RANK=\"${SLURM_NODEID:-0}\"\n"
