@@ -652,10 +652,14 @@ static int runner_failure(const remote_host *h, const char *python, int status, 
 	char *msg = first_lines(err, 2000);
 	if (!h->local && status == 255)
 		ssh_failure(h, msg, diags);
-	else if (status == 127)
+	else if (status == 127) {
 		diag_error(diags, NULL, 0, 0, NULL,
 			   "target %s: python interpreter '%s' not found on %s (set python: for the target)", h->target,
 			   python, label);
+		free(msg);
+		free(label);
+		return AML_ENOTFOUND;
+	}
 	else
 		diag_error(diags, NULL, 0, 0, NULL, "target %s: the runner on %s failed (status %d)%s%s", h->target,
 			   label, status, *msg ? ": " : "", msg);
@@ -995,7 +999,8 @@ int remote_runner(json_object **resp, buf *payload, const remote_host *h, const 
 	/* a reused session may have lost its connection: calls that change
 	 * nothing on the host are tried once more on a new one */
 	bool retry_ok = action && (!strcmp(action, "hello") || !strcmp(action, "poll"));
-	for (int attempt = 0; attempt < 2; attempt++) {
+	bool other_python = false;
+	for (int attempt = 0; attempt < 3; attempt++) {
 		session *s = session_get(h, python, diags);
 		if (!s)
 			return AML_EIO;
@@ -1006,9 +1011,17 @@ int remote_runner(json_object **resp, buf *payload, const remote_host *h, const 
 			diag_list_free(&mine);
 			continue;
 		}
+		if (rc == AML_ENOTFOUND && !other_python && strcmp(python, h->python)) {
+			/* the interpreter remembered for this run is gone (an upgraded
+			 * host): the target's own python runs the runner as well */
+			other_python = true;
+			python = h->python;
+			diag_list_free(&mine);
+			continue;
+		}
 		diag_list_move(diags, &mine);
 		diag_list_free(&mine);
-		return rc;
+		return rc ? AML_EIO : AML_OK;
 	}
 	return AML_EIO;
 }
