@@ -41,6 +41,7 @@ trap int_cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 # amlspec.yaml with an ssh target "box" at the test's sshd, plus $1 (more YAML lines)
 write_ssh_workspace() {
