@@ -12,7 +12,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
 case "$mode" in
 build) ;;
 run)  pkgs+=(python3 python3-venv) ;;
-test) pkgs+=(python3 python3-venv libcmocka-dev valgrind nodejs npm rsync
+test) pkgs+=(python3 python3-venv python3-yaml curl libcmocka-dev valgrind nodejs npm rsync
              openssh-server openssh-client openmpi-bin slurm-wlm munge procps
              clang libclang-rt-14-dev) ;;
 *) echo "usage: $0 build|run|test" >&2; exit 64 ;;

@@ -20,6 +20,9 @@ static const struct cmd commands[] = {
 	{ "cancel", cmd_cancel, "stop a run" },
 	{ "diff", cmd_diff, "what the specs mean differently between two git revisions" },
 	{ "envs", cmd_envs, "list curated environments, show a resolved one" },
+	{ "export", cmd_export, "a spec as an Azure ML CLI v2 job (YAML) or REST body" },
+	{ "fmt", cmd_fmt, "canonical layout for specs" },
+	{ "import", cmd_import, "an Azure ML CLI v2 command job as a run.yaml" },
 	{ "lock", cmd_lock, "write or move the pins in amlspec.lock" },
 	{ "logs", cmd_logs, "print (or follow) a run's driver log" },
 	{ "plan", cmd_plan, "show what apply would do, and why" },
@@ -104,6 +107,8 @@ int main(int argc, char **argv)
 	ctx.lock_timeout = 5.0;
 	if (take_global_options(&argc, argv, &ctx) < 0)
 		return EXIT_USAGE;
+	if (ctx.verbose)
+		setenv("AMLSPEC_HTTP_TRACE", "1", 0); /* remote targets trace requests, secrets masked */
 	if (argc < 2)
 		return print_usage(stderr);
 	const char *verb = argv[1];

@@ -416,9 +416,11 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 			char dur[32];
 			const char *err = run_record_str(runs[i].rec, "error");
 			const char *col = s == RS_COMPLETED ? C_GREEN : run_status_terminal(s) ? C_RED : C_YELLOW;
-			fprintf(stderr, "%s %s%s%s%s%s%s%s\n", runs[i].rec->id, cli_c(ctx, col), run_status_name(s),
+			/* the first line of the error: the whole of it was printed above */
+			int errlen = err ? (int)strcspn(err, "\n") : 0;
+			fprintf(stderr, "%s %s%s%s%s%s%s%.*s\n", runs[i].rec->id, cli_c(ctx, col), run_status_name(s),
 				cli_c(ctx, C_RESET), *duration_text(runs[i].rec, dur) ? " in " : "", dur,
-				err && s != RS_COMPLETED ? ": " : "", err && s != RS_COMPLETED ? err : "");
+				err && s != RS_COMPLETED ? ": " : "", err && s != RS_COMPLETED ? errlen : 0, err ? err : "");
 		}
 		if (no_wait)
 			fprintf(stderr, "Apply: %zu run%s started.\n", nruns, nruns == 1 ? "" : "s");

@@ -372,8 +372,8 @@ int cmd_diff(int argc, char **argv, cli *ctx)
 		render_text(&body, d, n, &sa, &sb);
 		buf sum = BUF_INIT;
 		if (n)
-			buf_printf(&sum, "%zu spec%s differ: %zu added, %zu removed, %zu changed, %zu renamed.\n", n,
-				   n == 1 ? "" : "s", counts[D_ADDED], counts[D_REMOVED], counts[D_CHANGED], counts[D_RENAMED]);
+			buf_printf(&sum, "%zu spec%s: %zu added, %zu removed, %zu changed, %zu renamed.\n", n,
+				   n == 1 ? " differs" : "s differ", counts[D_ADDED], counts[D_REMOVED], counts[D_CHANGED], counts[D_RENAMED]);
 		else
 			buf_puts(&sum, "No differences.\n");
 		if (ctx->output == OUT_MARKDOWN) {

@@ -4,6 +4,7 @@
 
 #include "cmd/cli.h"
 #include "env/resolve.h"
+#include "spec/schema.h"
 #include "util/fs.h"
 #include "workspace/workspace.h"
 
@@ -104,6 +105,9 @@ static int envs_show(cli *ctx, workspace *ws, const char *ref)
 	diag_list diags = DIAG_LIST_INIT;
 	resolved_env r;
 	long version = 0;
+	/* as in specs: NAME@x is not 'the latest NAME' */
+	if (!schema_match("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}(@[0-9]+)?$", ref))
+		return cli_error(ctx, "invalid reference '%s': expected NAME or NAME@VERSION", ref);
 	char *name = catalog_split_ref(ref, &version);
 	const catalog_entry *e = catalog_find(&ws->cat, name);
 	int rc = EXIT_OK;
@@ -140,8 +144,15 @@ int cmd_envs(int argc, char **argv, cli *ctx)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1];
-	if (strcmp(sub, "list") && strcmp(sub, "show"))
-		return cli_error(ctx, "unknown subcommand '%s'", sub), cli_usage(ctx, usage);
+	if (strcmp(sub, "list") && strcmp(sub, "show")) {
+		static const char *const subs[] = { "list", "show" };
+		const char *sug = diag_suggest(sub, subs, 2);
+		if (sug)
+			cli_error(ctx, "unknown subcommand '%s' (did you mean '%s'?)", sub, sug);
+		else
+			cli_error(ctx, "unknown subcommand '%s'", sub);
+		return cli_usage(ctx, usage);
+	}
 	if (!strcmp(sub, "list") && argc != 2)
 		return cli_usage(ctx, usage);
 	if (!strcmp(sub, "show") && argc != 3)

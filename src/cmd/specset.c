@@ -1,5 +1,6 @@
 #include "cmd/specset.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,14 +34,13 @@ static spec_file *add_file(specset *set, const char *path)
 	return f;
 }
 
-/* The workspace for a file, opened once per root; its own file (amlspec.yaml)
- * is checked when it is first opened and listed among the files. */
-static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
+/* The workspace for a folder, opened once per root; its own file
+ * (amlspec.yaml) is checked when it is first opened and listed among the
+ * files. */
+static workspace *workspace_for_dir(specset *set, const char *dir, const cli *ctx, diag_list *diags)
 {
-	char *dir = fs_dirname(file);
 	char *root = NULL;
 	int rc = workspace_find_root(&root, dir, ctx->workspace_dir, diags);
-	free(dir);
 	if (rc)
 		return NULL;
 	for (size_t i = 0; i < set->nworkspaces; i++)
@@ -63,6 +63,85 @@ static workspace *workspace_for(specset *set, const char *file, const cli *ctx, 
 	return ws;
 }
 
+static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
+{
+	char *dir = fs_dirname(file);
+	workspace *ws = workspace_for_dir(set, dir, ctx, diags);
+	free(dir);
+	return ws;
+}
+
+typedef struct path_ref {
+	char *real;
+	size_t index;
+} path_ref;
+
+static int cmp_path_ref(const void *a, const void *b)
+{
+	const path_ref *x = a, *y = b;
+	int c = strcmp(x->real, y->real);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* dup[i] is true when files[i] is the same file as an earlier one
+ * (O(n log n): sweeps of thousands of specs are normal). */
+static bool *mark_duplicate_files(const strlist *files)
+{
+	bool *dup = xcalloc(files->count + 1, sizeof(bool));
+	path_ref *refs = xcalloc(files->count + 1, sizeof(*refs));
+	size_t n = 0;
+	for (size_t i = 0; i < files->count; i++) {
+		char *real = fs_realpath(files->items[i]);
+		if (real)
+			refs[n++] = (path_ref){ real, i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_path_ref);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(refs[i].real, refs[i - 1].real))
+			dup[refs[i].index] = true;
+	for (size_t i = 0; i < n; i++)
+		free(refs[i].real);
+	free(refs);
+	return dup;
+}
+
+static int cmp_by_address(const void *a, const void *b)
+{
+	const spec_file *x = *(spec_file *const *)a, *y = *(spec_file *const *)b;
+	if (x->ws != y->ws)
+		return (uintptr_t)x->ws < (uintptr_t)y->ws ? -1 : 1;
+	int c = strcmp(x->spec->address, y->spec->address);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* One address per spec within a workspace: every later file with an
+ * address already taken is an error naming the first. */
+static void check_addresses(specset *set, diag_list *diags)
+{
+	spec_file **v = xcalloc(set->nfiles + 1, sizeof(*v));
+	size_t n = 0;
+	for (size_t i = 0; i < set->nfiles; i++)
+		if (set->files[i].spec)
+			v[n++] = &set->files[i];
+	qsort(v, n, sizeof(*v), cmp_by_address);
+	size_t first = 0;
+	for (size_t i = 1; i < n; i++) {
+		spec_file *a = v[i], *b = v[first];
+		if (a->ws != b->ws || strcmp(a->spec->address, b->spec->address)) {
+			first = i;
+			continue;
+		}
+		/* at the name when it is written, else at the experiment */
+		const run_spec *sa = a->spec;
+		diag_error(diags, a->display, sa->name_line ? sa->name_line : sa->experiment_line,
+			   sa->name_line ? sa->name_col : sa->experiment_col, "name",
+			   "two specs have the address %s: this file and %s; set a different 'name:'", sa->address,
+			   b->display);
+		a->valid = false;
+	}
+	free(v);
+}
+
 int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags)
 {
 	strlist files = STRLIST_INIT;
@@ -71,10 +150,23 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		npaths = 1;
 		paths = dot;
 	}
-	for (int i = 0; i < npaths; i++)
-		spec_discover(&files, paths[i], diags);
+	for (int i = 0; i < npaths; i++) {
+		if (spec_discover(&files, paths[i], diags)) {
+			/* not there: a file that failed (the error is in diags) */
+			add_file(set, paths[i])->valid = false;
+			continue;
+		}
+		/* a folder's workspace file is checked even with no spec in it */
+		if (fs_is_dir(paths[i]))
+			workspace_for_dir(set, paths[i], ctx, diags);
+	}
+	/* a file reached twice (a.run.yaml .) is one spec, not a clash; only
+	 * several PATH arguments can reach a file twice */
+	bool *dup = npaths > 1 ? mark_duplicate_files(&files) : NULL;
 	for (size_t i = 0; i < files.count; i++) {
 		const char *path = files.items[i];
+		if (dup && dup[i])
+			continue;
 		if (!strcmp(fs_basename(path), "amlspec.yaml")) {
 			workspace_for(set, path, ctx, diags);
 			continue;
@@ -89,22 +181,8 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		f->valid = run_spec_load(&f->spec, path, f->display, ws, diags) == AML_OK;
 	}
 	strlist_free(&files);
-	/* one address per spec within a workspace */
-	for (size_t i = 0; i < set->nfiles; i++) {
-		spec_file *a = &set->files[i];
-		if (!a->spec)
-			continue;
-		for (size_t j = 0; j < i; j++) {
-			spec_file *b = &set->files[j];
-			if (b->spec && b->ws == a->ws && !strcmp(a->spec->address, b->spec->address)) {
-				diag_error(diags, a->display, a->spec->experiment_line, a->spec->experiment_col, "name",
-					   "two specs have the address %s: this file and %s; set a different 'name:'",
-					   a->spec->address, b->display);
-				a->valid = false;
-				break;
-			}
-		}
-	}
+	free(dup);
+	check_addresses(set, diags);
 	return diags->errors ? AML_EINVALID : AML_OK;
 }
 

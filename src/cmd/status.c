@@ -13,12 +13,34 @@
 #include "workspace/state.h"
 
 static const char usage[] =
-	"usage: amlspec status [PATH...]\n"
+	"usage: amlspec status [PATH...] [--refresh]\n"
 	"       amlspec status RUN_ID\n"
 	"\n"
 	"Lists the workspace's runs, newest first, and the specs that drifted\n"
 	"from their last run (PATH: which specs to compare; default: all specs\n"
-	"in the workspace). With a run id (or unique prefix): that run in full.\n";
+	"in the workspace). With a run id (or unique prefix): that run in full.\n"
+	"Runs on remote targets (ssh, slurm) show the status last fetched and\n"
+	"how old it is; --refresh asks the targets first (a run with a RUN_ID\n"
+	"is always asked).\n";
+
+/* "12s", "3m04s", "2h05m" since an RFC 3339 time; "-" when unknown. */
+static void age_text(buf *b, const char *when)
+{
+	double t = time_parse_rfc3339(when);
+	if (!t) {
+		buf_puts(b, "-");
+		return;
+	}
+	double d = time_now() - t;
+	if (d < 0)
+		d = 0;
+	if (d < 60)
+		buf_printf(b, "%ds", (int)d);
+	else if (d < 3600)
+		buf_printf(b, "%dm%02ds", (int)d / 60, (int)d % 60);
+	else
+		buf_printf(b, "%dh%02dm", (int)d / 3600, ((int)d % 3600) / 60);
+}
 
 static void duration(buf *b, const run_record *r)
 {
@@ -99,7 +121,9 @@ static int status_one(const char *id, cli *ctx)
 	runcmd r = RUNCMD_INIT;
 	if (runcmd_open(&r, id, ctx))
 		return runcmd_close(&r), EXIT_FAIL;
-	r.ops->poll(r.cfg, r.rec, &r.diags);
+	if (r.ops->poll(r.cfg, r.rec, &r.diags) && r.cfg)
+		/* a remote target that cannot be reached: show what is known, say so */
+		cli_print_diags(ctx, &r.diags, stderr);
 	json_object *metrics = metrics_summary(r.rec->dir);
 	if (ctx->output == OUT_JSON) {
 		json_object *o = cli_envelope(ctx);
@@ -118,7 +142,16 @@ static int status_one(const char *id, cli *ctx)
 		print_kv("spec", run_record_str(rec, "address"));
 		print_kv("file", run_record_str(rec, "spec_file"));
 		print_kv("target", run_record_str(rec, "target"));
+		if (run_record_str(rec, "studio_url"))
+			print_kv("studio", run_record_str(rec, "studio_url"));
 		print_kv("status", run_status_name(s));
+		if (r.cfg) {
+			buf age = BUF_INIT;
+			age_text(&age, run_record_str(rec, "status_updated_at"));
+			buf_printf(&age, " ago (%s)", run_record_str(rec, "status_updated_at") ? run_record_str(rec, "status_updated_at") : "never");
+			print_kv("status checked", age.ptr);
+			buf_free(&age);
+		}
 		if (run_record_str(rec, "error"))
 			print_kv("error", run_record_str(rec, "error"));
 		long long code = run_record_int(rec, "exit_code", -1);
@@ -161,12 +194,19 @@ static int status_one(const char *id, cli *ctx)
 				printf("    %s: %s", mk, json_object_to_json_string(json_object_object_get(mv, "last")));
 				if (step)
 					printf(" (step %s)", json_object_get_string(step));
-				printf(", %lld values\n", (long long)json_object_get_int64(json_object_object_get(mv, "count")));
+				long long cnt = (long long)json_object_get_int64(json_object_object_get(mv, "count"));
+				printf(", %lld value%s\n", cnt, cnt == 1 ? "" : "s");
 			}
 		}
 		json_object *outs;
 		if (json_object_object_get_ex(rec->doc, "outputs", &outs) && json_object_array_length(outs)) {
-			printf("  outputs (%s/wd/outputs):\n", rec->dir);
+			json_object *rem = json_object_object_get(rec->doc, "remote");
+			const char *rhost = json_object_get_string(json_object_object_get(rem, "host"));
+			const char *rdir = json_object_get_string(json_object_object_get(rem, "run_dir"));
+			if (rhost && rdir) /* a remote run's outputs stay where it ran */
+				printf("  outputs (%s:%s/wd/outputs):\n", rhost, rdir);
+			else
+				printf("  outputs (%s/wd/outputs):\n", rec->dir);
 			for (size_t i = 0; i < json_object_array_length(outs); i++) {
 				json_object *f = json_object_array_get_idx(outs, i);
 				printf("    %s (%lld bytes)\n", json_object_get_string(json_object_object_get(f, "path")),
@@ -197,13 +237,14 @@ int cmd_status(int argc, char **argv, cli *ctx)
 {
 	char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
 	int npaths = 0;
+	bool refresh = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			free(paths);
 			fputs(usage, stdout);
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "--refresh")) {
-			/* every status poll is live for the local target */
+			refresh = true;
 		} else if (argv[i][0] == '-') {
 			free(paths);
 			cli_error(ctx, "unknown option '%s'", argv[i]);
@@ -237,8 +278,17 @@ int cmd_status(int argc, char **argv, cli *ctx)
 		const target_config *cfg = NULL;
 		const char *t = run_record_str(rec, "target");
 		const target_ops *ops = target_for(r.ws, t ? t : "local", &cfg);
-		if (ops)
-			ops->poll(cfg, rec, &r.diags);
+		/* local runs are files here: always current; remote ones cost a
+		 * round trip each, so only on request */
+		if (ops && (!cfg || refresh)) {
+			diag_list pd = DIAG_LIST_INIT;
+			if (ops->poll(cfg, rec, &pd) && cfg) {
+				fprintf(stderr, "amlspec status: warning: run %s: cannot refresh its status from target %s "
+						"(showing the last known):\n", rec->id, cfg->name);
+				cli_print_diags(ctx, &pd, stderr);
+			}
+			diag_list_free(&pd);
+		}
 		recs[n++] = rec;
 	}
 	qsort(recs, n, sizeof(*recs), cmp_created_desc);
@@ -257,6 +307,7 @@ int cmd_status(int argc, char **argv, cli *ctx)
 	 * shown: the user must hear of a damaged state from any command */
 	diag_list std = DIAG_LIST_INIT;
 	bool state_ok = true;
+	target_check_remote = false; /* drift needs no network round trip */
 	if (specset_load(&set, npaths ? npaths : 1, npaths ? paths : one, &sub, &sd) == AML_OK) {
 		workspace *ws = NULL;
 		plan_opts po = { 0 };
@@ -319,13 +370,21 @@ int cmd_status(int argc, char **argv, cli *ctx)
 			       cli_c(ctx, col), run_status_name(s), cli_c(ctx, C_RESET),
 			       display_time(run_record_str(recs[i], "started_at"), t), d.ptr,
 			       json_object_get_boolean(json_object_object_get(recs[i]->doc, "lost")) ? "  (supervisor lost)" : "");
+			if (json_object_object_get(recs[i]->doc, "remote") && !run_status_terminal(s)) {
+				/* a remote status is as old as its last check */
+				buf age = BUF_INIT;
+				age_text(&age, run_record_str(recs[i], "status_updated_at"));
+				printf("%-16s %-16s   status checked %s ago%s\n", "", "", age.ptr,
+				       refresh ? "" : " (--refresh asks the target)");
+				buf_free(&age);
+			}
 			buf_free(&d);
 		}
 		if (drift_known) {
 			size_t nd = p.ncreate + p.nrerun;
 			if (nd) {
-				printf("\nDrift (%zu spec%s differ from their last run; amlspec plan shows why):\n", nd,
-				       nd == 1 ? "" : "s");
+				printf("\nDrift (%zu spec%s; amlspec plan shows why):\n", nd,
+				       nd == 1 ? " differs from its last run" : "s differ from their last run");
 				for (size_t i = 0; i < p.count; i++) {
 					plan_entry *e = &p.entries[i];
 					if (e->action == PLAN_NOOP)
@@ -336,7 +395,7 @@ int cmd_status(int argc, char **argv, cli *ctx)
 					printf("\n");
 				}
 			} else if (p.count) {
-				printf("\nNo drift: %zu spec%s their last run.\n", p.count, p.count == 1 ? " matches" : "s match");
+				printf("\nNo drift: %zu spec%s last run.\n", p.count, p.count == 1 ? " matches its" : "s match their");
 			}
 		} else {
 			printf(state_ok ? "\nDrift unknown: the specs have errors (amlspec validate shows them).\n"

@@ -40,6 +40,13 @@ static char *scalar_dup(const ynode *n)
 	return n && n->kind == YN_SCALAR ? xstrdup(n->value) : NULL;
 }
 
+/* Decoding runs on documents that failed the schema too: only a scalar
+ * spelled true is true. */
+static bool is_true(const ynode *n)
+{
+	return n && n->kind == YN_SCALAR && !strcasecmp(n->value, "true");
+}
+
 void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 {
 	const ynode *py = ynode_map_get(map, "python");
@@ -50,7 +57,7 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 		out->interpreter_path = scalar_dup(ynode_map_get(py, "interpreter_path"));
 		const ynode *um = ynode_map_get(py, "user_managed_dependencies");
 		if (um) {
-			out->user_managed = !strcasecmp(um->value, "true");
+			out->user_managed = is_true(um);
 			if (present)
 				present->user_managed = true;
 		}
@@ -61,7 +68,7 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 	if (dk) {
 		const ynode *en = ynode_map_get(dk, "enabled");
 		if (en) {
-			out->docker_enabled = !strcasecmp(en->value, "true");
+			out->docker_enabled = is_true(en);
 			if (present)
 				present->docker_enabled = true;
 		}
@@ -69,7 +76,8 @@ void envdef_from_ynode(envdef *out, envdef *present, const ynode *map)
 	}
 	if (vars && vars->kind == YN_MAP)
 		for (size_t i = 0; i < vars->count; i++)
-			kvlist_set(&out->variables, ynode_map_key(vars, i)->value, ynode_map_value(vars, i)->value);
+			if (ynode_map_value(vars, i)->kind == YN_SCALAR)
+				kvlist_set(&out->variables, ynode_map_key(vars, i)->value, ynode_map_value(vars, i)->value);
 }
 
 static int cmp_version(const void *a, const void *b)
@@ -117,7 +125,9 @@ int catalog_load_text(catalog *c, const char *file, const char *text, size_t len
 		const ynode *v = versions->items[i];
 		const ynode *vn = ynode_map_get(v, "version");
 		catalog_version *cv = &e.versions[e.count];
-		cv->version = strtol(vn->value, NULL, 10);
+		long long num = 0;
+		schema_integer_node(vn, &num);
+		cv->version = (long)num;
 		for (size_t j = 0; j < e.count; j++)
 			if (e.versions[j].version == cv->version) {
 				rc = diag_error(diags, file, vn->line, vn->col, "versions",
@@ -166,8 +176,8 @@ int catalog_load_dir(catalog *c, const char *dir, const char *display_dir, diag_
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if (de->d_name[0] != '.' && l > 5 && (!strcmp(de->d_name + l - 5, ".yaml") ||
-						      (l > 4 && !strcmp(de->d_name + l - 4, ".yml"))))
+		if (de->d_name[0] != '.' && ((l > 5 && !strcmp(de->d_name + l - 5, ".yaml")) ||
+					     (l > 4 && !strcmp(de->d_name + l - 4, ".yml"))))
 			strlist_add(&names, de->d_name);
 	}
 	closedir(d);
@@ -225,6 +235,12 @@ char *catalog_split_ref(const char *ref, long *version)
 	*version = 0;
 	if (!at)
 		return xstrdup(ref);
-	*version = strtol(at + 1, NULL, 10);
+	/* written but not a positive integer (@0, @x): -1, which no entry has,
+	 * rather than 0, which would mean the latest */
+	long long v = 0;
+	const char *p = at + 1;
+	while (*p >= '0' && *p <= '9' && v <= 1000000000LL)
+		v = v * 10 + (*p++ - '0');
+	*version = p > at + 1 && !*p && v > 0 && v <= 1000000000LL ? (long)v : -1;
 	return xstrndup(ref, (size_t)(at - ref));
 }

@@ -42,6 +42,10 @@ char *envdef_package_name(const char *req)
 	size_t n = 0;
 	while (req[n] && (isalnum((unsigned char)req[n]) || req[n] == '-' || req[n] == '_' || req[n] == '.'))
 		n++;
+	/* an option (--extra-index-url ..., -r file) or a URL (git+https://,
+	 * https://, file://) names no package: "" (never the same as another) */
+	if (!isalnum((unsigned char)req[0]) || req[n] == ':' || req[n] == '/' || req[n] == '+')
+		n = 0;
 	char *name = xstrndup(req, n);
 	for (char *p = name; *p; p++) {
 		*p = (char)tolower((unsigned char)*p);
@@ -56,7 +60,7 @@ static void overlay_packages(strlist *base, const strlist *add)
 	for (size_t i = 0; i < add->count; i++) {
 		char *name = envdef_package_name(add->items[i]);
 		bool replaced = false;
-		for (size_t j = 0; j < base->count && !replaced; j++) {
+		for (size_t j = 0; j < base->count && !replaced && *name; j++) {
 			char *bn = envdef_package_name(base->items[j]);
 			if (!strcmp(bn, name)) {
 				free(base->items[j]);

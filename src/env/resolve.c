@@ -19,8 +19,17 @@ static int lookup(const catalog_version **out, const catalog_entry **eout, const
 	if (!e)
 		return diag_error(diags, NULL, 0, 0, NULL, "unknown curated environment '%s'", name);
 	const catalog_version *v = version ? catalog_entry_version(e, version) : catalog_entry_latest(e);
-	if (!v)
-		return diag_error(diags, NULL, 0, 0, NULL, "curated environment '%s' has no version %ld", name, version);
+	if (!v) {
+		/* version -1: written as zero (references are checked against
+		 * NAME@[0-9]+ before they are resolved) */
+		buf list = BUF_INIT;
+		for (size_t i = 0; i < e->count; i++)
+			buf_printf(&list, "%s%ld", i ? ", " : "", e->versions[i].version);
+		int rc = diag_error(diags, NULL, 0, 0, NULL, "curated environment '%s' has no version %ld (versions: %s)",
+				    name, version < 0 ? 0 : version, list.ptr);
+		buf_free(&list);
+		return rc;
+	}
 	*out = v;
 	*eout = e;
 	return AML_OK;

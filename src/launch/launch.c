@@ -39,7 +39,7 @@ static void setl(json_object *env, const char *k, long v)
 	setv(env, k, b);
 }
 
-static json_object *base_env(const run_spec *spec, const launch_context *lc)
+json_object *launch_base_env(const run_spec *spec, const launch_context *lc)
 {
 	json_object *env = json_object_new_object();
 	/* the environment's own variables first, so the spec's win */
@@ -65,7 +65,7 @@ static json_object *base_env(const run_spec *spec, const launch_context *lc)
 	return env;
 }
 
-static json_object *script_argv(const run_spec *spec, const launch_context *lc)
+json_object *launch_script_argv(const run_spec *spec, const launch_context *lc)
 {
 	json_object *a = json_object_new_array();
 	if (spec->script) {
@@ -96,12 +96,12 @@ int launch_plan(json_object **out, const run_spec *spec, const launch_context *l
 	switch (spec->framework) {
 	case FW_PYTHON:
 	case FW_TENSORFLOW:
-		json_object_array_add(procs, process(script_argv(spec, lc), base_env(spec, lc)));
+		json_object_array_add(procs, process(launch_script_argv(spec, lc), launch_base_env(spec, lc)));
 		break;
 	case FW_PYSPARK: {
-		char *submit = NULL;
+		char *submit = lc->spark_submit ? xstrdup(lc->spark_submit) : NULL;
 		const char *home = getenv("SPARK_HOME");
-		if (home && *home) {
+		if (!submit && home && *home) {
 			char *cand = xasprintf("%s/bin/spark-submit", home);
 			if (access(cand, X_OK) == 0)
 				submit = cand;
@@ -121,14 +121,14 @@ int launch_plan(json_object **out, const run_spec *spec, const launch_context *l
 		const strlist *rest = spec->script ? &spec->arguments : &spec->command;
 		for (size_t i = spec->script ? 0 : 1; i < rest->count; i++)
 			json_object_array_add(a, json_object_new_string(rest->items[i]));
-		json_object *env = base_env(spec, lc);
+		json_object *env = launch_base_env(spec, lc);
 		setv(env, "PYSPARK_PYTHON", lc->python);
 		json_object_array_add(procs, process(a, env));
 		free(submit);
 		break;
 	}
 	case FW_MPI: {
-		char *mpirun = launch_which("mpirun");
+		char *mpirun = lc->mpirun ? xstrdup(lc->mpirun) : launch_which("mpirun");
 		if (!mpirun) {
 			json_object_put(procs);
 			return diag_error(diags, spec->file, 0, 0, "framework",
@@ -141,11 +141,11 @@ int launch_plan(json_object **out, const run_spec *spec, const launch_context *l
 		snprintf(n, sizeof(n), "%ld", per_node);
 		json_object_array_add(a, json_object_new_string(n));
 		json_object_array_add(a, json_object_new_string("--oversubscribe"));
-		json_object *inner = script_argv(spec, lc);
+		json_object *inner = launch_script_argv(spec, lc);
 		for (size_t i = 0; i < json_object_array_length(inner); i++)
 			json_object_array_add(a, json_object_get(json_object_array_get_idx(inner, i)));
 		json_object_put(inner);
-		json_object *env = base_env(spec, lc);
+		json_object *env = launch_base_env(spec, lc);
 		if (geteuid() == 0) {
 			/* Open MPI refuses root without these; runs here are the user's own */
 			setv(env, "OMPI_ALLOW_RUN_AS_ROOT", "1");
@@ -158,7 +158,7 @@ int launch_plan(json_object **out, const run_spec *spec, const launch_context *l
 	case FW_PYTORCH:
 		/* torchrun's contract without needing torch: one process per slot */
 		for (long r = 0; r < per_node; r++) {
-			json_object *env = base_env(spec, lc);
+			json_object *env = launch_base_env(spec, lc);
 			setl(env, "RANK", lc->node_rank * per_node + r);
 			setl(env, "LOCAL_RANK", r);
 			setl(env, "WORLD_SIZE", world);
@@ -172,7 +172,7 @@ int launch_plan(json_object **out, const run_spec *spec, const launch_context *l
 			setv(env, "MASTER_ADDR", first);
 			free(first);
 			setl(env, "MASTER_PORT", lc->master_port ? lc->master_port : 29500);
-			json_object_array_add(procs, process(script_argv(spec, lc), env));
+			json_object_array_add(procs, process(launch_script_argv(spec, lc), env));
 		}
 		break;
 	}

@@ -111,7 +111,7 @@ int saved_plan_load(json_object **out, const char *path, diag_list *diags)
 void saved_plan_files(const json_object *saved, strlist *files)
 {
 	json_object *entries;
-	if (!json_object_object_get_ex(saved, "entries", &entries))
+	if (!json_object_object_get_ex(saved, "entries", &entries) || !json_object_is_type(entries, json_type_array))
 		return;
 	for (size_t i = 0; i < json_object_array_length(entries); i++) {
 		const char *f = jstr(json_object_array_get_idx(entries, i), "file");
@@ -127,7 +127,7 @@ int saved_plan_check(const json_object *saved, const plan *p, const workspace *w
 	const char *root = jstr((json_object *)saved, "workspace");
 	if (!root || strcmp(root, ws->root))
 		diag_error(diags, NULL, 0, 0, NULL, "the plan was made for workspace %s, not %s", root ? root : "?", ws->root);
-	if (json_object_object_get_ex(saved, "state", &st)) {
+	if (json_object_object_get_ex(saved, "state", &st) && json_object_is_type(st, json_type_object)) {
 		const char *lin = jstr(st, "lineage");
 		long long serial = json_object_object_get_ex(st, "serial", &v) ? json_object_get_int64(v) : -1;
 		/* a missing state.json gets a fresh lineage each time it is read, so
@@ -145,7 +145,7 @@ int saved_plan_check(const json_object *saved, const plan *p, const workspace *w
 	if ((ls == NULL) != (saved_ls == NULL) || (ls && strcmp(ls, saved_ls)))
 		diag_error(diags, NULL, 0, 0, NULL, "amlspec.lock changed since the plan was made");
 	free(ls);
-	if (!json_object_object_get_ex(saved, "entries", &entries))
+	if (!json_object_object_get_ex(saved, "entries", &entries) || !json_object_is_type(entries, json_type_array))
 		return diag_error(diags, NULL, 0, 0, NULL, "the saved plan has no entries");
 	if (json_object_array_length(entries) != p->count)
 		diag_error(diags, NULL, 0, 0, NULL, "the plan covered %zu specs, now there are %zu",

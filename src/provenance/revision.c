@@ -1,4 +1,5 @@
 #include "provenance/revision.h"
+#include "util/git.h"
 
 #include <dirent.h>
 #include <git2.h>
@@ -25,7 +26,7 @@ static int git_fail(diag_list *diags, const char *what)
 int rev_open(rev_view **out, const char *start_dir, const char *rev, diag_list *diags)
 {
 	*out = NULL;
-	git_libgit2_init();
+	amlgit_init();
 	rev_view *v = xcalloc(1, sizeof(*v));
 	git_buf found = { 0 };
 	int rc = AML_OK;
@@ -80,7 +81,7 @@ void rev_close(rev_view *v)
 	free(v->label);
 	free(v->workdir);
 	free(v);
-	git_libgit2_shutdown();
+	amlgit_shutdown();
 }
 
 const char *rev_label(const rev_view *v)

@@ -12,10 +12,11 @@
  *  - the ignore rules are libgit2's, steered with internal rules, which
  *    libgit2 consults before any ignore file (see ignore_rules()).
  *
- * Every entry point pairs git_libgit2_init() with git_libgit2_shutdown():
+ * Every entry point pairs amlgit_init() with amlgit_shutdown():
  * libgit2 counts them itself, so this stays balanced whatever else in the
  * process uses libgit2, and nothing is left behind for valgrind. */
 #include "snapshot/snapshot.h"
+#include "util/git.h"
 
 #include <git2.h>
 #include <git2/sys/repository.h>
@@ -62,7 +63,7 @@ static const char private_config[] =
 
 static int lib_init(diag_list *diags)
 {
-	if (git_libgit2_init() < 0) {
+	if (amlgit_init() < 0) {
 		diag_error(diags, NULL, 0, 0, NULL, "cannot initialise libgit2");
 		return AML_ERROR;
 	}
@@ -71,7 +72,7 @@ static int lib_init(diag_list *diags)
 
 static void lib_shutdown(void)
 {
-	git_libgit2_shutdown();
+	amlgit_shutdown();
 }
 
 /* An error from libgit2: our words, then libgit2's last message. */

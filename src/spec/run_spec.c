@@ -133,7 +133,8 @@ static void check_environment(run_spec *s, const ynode *root, workspace *ws, dia
 		for (size_t i = 0; i < e->count; i++)
 			buf_printf(&list, "%s%ld", i ? ", " : "", e->versions[i].version);
 		diag_error(diags, s->file, refnode->line, refnode->col, path,
-			   "%s: '%s' has no version %ld (versions: %s)", path, name, version, list.ptr);
+			   "%s: '%s' has no version %s (versions: %s)", path, name, strrchr(refnode->value, '@') + 1,
+			   list.ptr);
 		buf_free(&list);
 	}
 	free(name);
@@ -204,10 +205,23 @@ static void check_target(run_spec *s, const ynode *root, workspace *ws, diag_lis
 	free(names);
 }
 
+/* The key node of key k in map, for messages about the key as a whole. */
+static const ynode *key_of(const ynode *map, const char *k)
+{
+	for (size_t i = 0; i < map->count; i++)
+		if (!strcmp(ynode_map_key(map, i)->value, k))
+			return ynode_map_key(map, i);
+	return NULL;
+}
+
 static void check_distribution(run_spec *s, const ynode *root, diag_list *diags)
 {
-	const ynode *d = ynode_map_get(root, "distribution");
-	if (d && (s->framework == FW_PYTHON || s->framework == FW_PYSPARK))
+	const ynode *d = key_of(root, "distribution");
+	const ynode *fw = ynode_map_get(root, "framework");
+	/* with a framework the schema refused, the schema's error says it all */
+	bool fw_known = !fw || (fw->kind == YN_SCALAR && fw->stype == YS_STRING &&
+				!strcmp(fw->value, framework_name(s->framework)));
+	if (d && fw_known && (s->framework == FW_PYTHON || s->framework == FW_PYSPARK))
 		diag_error(diags, s->file, d->line, d->col, "distribution",
 			   "distribution: applies to framework mpi, pytorch or tensorflow, not %s",
 			   framework_name(s->framework));
@@ -229,8 +243,12 @@ static void decode(run_spec *s, const ynode *root)
 	s->experiment = str_or(exp, "");
 	s->experiment_line = exp ? exp->line : 1;
 	s->experiment_col = exp ? exp->col : 1;
-	s->name = str_or(ynode_map_get(root, "name"), NULL);
-	if (!s->name)
+	const ynode *name = ynode_map_get(root, "name");
+	s->name = str_or(name, NULL);
+	if (s->name) {
+		s->name_line = name->line;
+		s->name_col = name->col;
+	} else
 		s->name = default_name(s->abs_file);
 	s->address = xasprintf("%s/%s", s->experiment, s->name);
 	s->description = str_or(ynode_map_get(root, "description"), NULL);
@@ -254,16 +272,22 @@ static void decode(run_spec *s, const ynode *root)
 	if (d) {
 		const ynode *n = ynode_map_get(d, "node_count");
 		const ynode *p = ynode_map_get(d, "process_count_per_node");
-		if (n && n->kind == YN_SCALAR)
-			s->node_count = strtol(n->value, NULL, 0);
-		if (p && p->kind == YN_SCALAR)
-			s->process_count_per_node = strtol(p->value, NULL, 0);
+		long long v;
+		if (schema_integer_node(n, &v))
+			s->node_count = (long)v;
+		if (schema_integer_node(p, &v))
+			s->process_count_per_node = (long)v;
 	}
 	s->timeout_seconds = RUN_SPEC_DEFAULT_TIMEOUT;
 	const ynode *lim = ynode_map_get(root, "limits");
 	const ynode *to = lim ? ynode_map_get(lim, "timeout") : NULL;
-	if (to && to->kind == YN_SCALAR && schema_parse_duration(to->value) > 0)
-		s->timeout_seconds = schema_parse_duration(to->value);
+	long long seconds = -1;
+	if (to && to->kind == YN_SCALAR && (to->stype == YS_INT || to->stype == YS_FLOAT))
+		schema_integer_node(to, &seconds);
+	else if (to && to->kind == YN_SCALAR)
+		seconds = schema_parse_duration(to->value);
+	if (seconds > 0)
+		s->timeout_seconds = seconds;
 
 	const ynode *env = ynode_map_get(root, "environment");
 	env_spec *es = &s->environment;
@@ -289,14 +313,17 @@ int run_spec_load(run_spec **out, const char *path, const char *display, workspa
 	int rc = ydoc_load_file(&doc, path, display, NULL, diags);
 	if (rc)
 		return rc;
-	if (!doc->root) {
+	/* nothing, '---' alone, or a null: empty */
+	if (!doc->root || (doc->root->kind == YN_SCALAR && doc->root->stype == YS_NULL)) {
 		ydoc_free(doc);
 		return diag_error(diags, display, 1, 1, NULL,
 				  "file is empty; a run spec needs at least 'experiment' and 'script' (or 'command')");
 	}
 	if (doc->root->kind != YN_MAP) {
+		const char *kind = ynode_kind_name(doc->root);
 		rc = diag_error(diags, display, doc->root->line, doc->root->col, NULL,
-				"a run spec must be a mapping of keys, not a %s", ynode_kind_name(doc->root));
+				"a run spec must be a mapping of keys, not %s %s", strchr("aeiou", kind[0]) ? "an" : "a",
+				kind);
 		ydoc_free(doc);
 		return rc;
 	}
@@ -306,7 +333,7 @@ int run_spec_load(run_spec **out, const char *path, const char *display, workspa
 	s->abs_file = fs_absolute(path);
 	decode(s, doc->root);
 	if (!ynode_map_get(doc->root, "name") && !schema_match("^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", s->name))
-		diag_error(diags, display, 1, 1, "name",
+		diag_error(diags, display, doc->root->line, doc->root->col, "name",
 			   "name: the default name '%s' (from the file name) is not a valid name; set 'name:'", s->name);
 	if (*s->source_directory)
 		check_paths(s, doc->root, ws, diags);

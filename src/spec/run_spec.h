@@ -41,6 +41,7 @@ typedef struct run_spec {
 	long process_count_per_node;
 	long long timeout_seconds;
 	unsigned experiment_line, experiment_col; /* for cross-file messages */
+	unsigned name_line, name_col;             /* 0 when the name is the default */
 } run_spec;
 
 #define RUN_SPEC_DEFAULT_TIMEOUT (30LL * 86400)

@@ -82,6 +82,16 @@ json_object *schema_to_json(const schema *s);
 /* Duration text (or integer seconds) to seconds; -1 when not a duration. */
 long long schema_parse_duration(const char *text);
 
+/* The value of a YAML 1.2 core integer (decimal with an optional sign, 0o
+ * octal, 0x hexadecimal: 010 is ten), saturated to the long long range.
+ * false when text is not such an integer. */
+bool schema_int_value(const char *text, long long *out);
+
+/* The integer value of scalar node n: a YAML 1.2 integer, or a number with
+ * an integral value, since JSON (and so editors and ajv) has one number
+ * type: 1.0 and 3.6e3 are the integers 1 and 3600. */
+bool schema_integer_node(const ynode *n, long long *out);
+
 /* Whether text matches an ERE pattern (compiled once and cached). */
 bool schema_match(const char *pattern, const char *text);
 

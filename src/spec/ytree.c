@@ -1,6 +1,7 @@
 #include "ytree.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -19,6 +20,7 @@ typedef struct builder {
 	size_t nodes;
 	int failed;  /* stop parsing */
 	int bad;     /* keep parsing to report more, but the document is invalid */
+	size_t ci, bi; /* a character index and its byte offset (marks move forward) */
 } builder;
 
 static void node_free(ynode *n)
@@ -45,20 +47,37 @@ void ydoc_free(ydoc *doc)
 
 /* ---- pre-checks that give better positions than libyaml's messages ---- */
 
-/* Returns 0 if valid; else fills line/col (1-based, col in characters). */
-static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, const char **what)
+static size_t bom_len(const char *text, size_t len)
 {
-	unsigned ln = 1, cl = 1;
-	size_t i = 0;
+	return len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
+/* The characters YAML allows in a stream (c-printable), as libyaml checks. */
+static bool yaml_printable(unsigned cp)
+{
+	return cp == 0x09 || cp == 0x0A || cp == 0x0D || (cp >= 0x20 && cp <= 0x7E) || cp == 0x85 ||
+	       (cp >= 0xA0 && cp <= 0xD7FF) || (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+/* Returns 0 if valid; else fills line/col (1-based, col in characters) and
+ * the message. Checked before libyaml, whose reader errors carry only a
+ * byte offset and no character. */
+static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, char what[64])
+{
+	unsigned ln = 1, cl = 1, cp = 0;
+	size_t i = bom_len(s, len); /* not a column, as for libyaml */
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		size_t need;
-		unsigned cp;
 		if (c == 0) {
-			*line = ln, *col = cl, *what = "NUL byte in file";
+			*line = ln, *col = cl;
+			snprintf(what, 64, "NUL byte in file");
 			return -1;
 		}
 		if (c < 0x80) {
+			cp = c;
+			if (!yaml_printable(cp))
+				goto control;
 			if (c == '\n')
 				ln++, cl = 0;
 			i++, cl++;
@@ -83,34 +102,38 @@ static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, 
 		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
 		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 			goto bad;
+		if (!yaml_printable(cp))
+			goto control;
 		i += need + 1;
 		cl++;
 	}
 	return 0;
 bad:
-	*line = ln, *col = cl, *what = "invalid UTF-8 byte sequence";
+	*line = ln, *col = cl;
+	snprintf(what, 64, "invalid UTF-8 byte sequence");
+	return -1;
+control:
+	*line = ln, *col = cl;
+	snprintf(what, 64, "control character U+%04X is not allowed in YAML", cp);
 	return -1;
 }
 
-/* First line whose indentation contains a tab, if any (0 if none). */
-static unsigned find_tab_indent(const char *s, size_t len, unsigned *col)
+/* Advances from character index ci at byte bi to character index index. */
+static size_t advance(const char *text, size_t len, size_t ci, size_t bi, size_t index)
 {
-	unsigned ln = 1;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = 1;
-		while (i < len && (s[i] == ' ' || s[i] == '\t')) {
-			if (s[i] == '\t') {
-				*col = c;
-				return ln;
-			}
-			i++, c++;
-		}
-		while (i < len && s[i] != '\n')
-			i++;
-		i++, ln++;
+	for (; ci < index && bi < len; ci++) {
+		bi++;
+		while (bi < len && ((unsigned char)text[bi] & 0xC0) == 0x80)
+			bi++;
 	}
-	return 0;
+	return bi;
+}
+
+/* Byte offset of libyaml's mark index, which counts characters (not bytes)
+ * from after the byte order mark. */
+static size_t char_to_byte(const char *text, size_t len, size_t index)
+{
+	return advance(text, len, 0, bom_len(text, len), index);
 }
 
 /* ---- scalar typing (YAML 1.2 core schema) ---- */
@@ -158,6 +181,10 @@ static bool is_core_float(const char *s)
 
 static yscalar_type resolve_plain(const char *v)
 {
+	/* most plain scalars are words: only these first characters can start
+	 * a null, a boolean or a number */
+	if (*v && !strchr("~nNtTfF0123456789+-.", *v))
+		return YS_STRING;
 	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
 		return YS_NULL;
 	if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") || !strcmp(v, "false") ||
@@ -179,6 +206,18 @@ static yscalar_type resolve_plain(const char *v)
 
 /* ---- building ---- */
 
+/* char_to_byte, incrementally: marks mostly move forward. */
+static size_t mark_byte(builder *b, const yaml_mark_t *m)
+{
+	if (m->index < b->ci) {
+		b->ci = 0;
+		b->bi = bom_len(b->doc->text, b->doc->len);
+	}
+	b->bi = advance(b->doc->text, b->doc->len, b->ci, b->bi, m->index);
+	b->ci = m->index;
+	return b->bi;
+}
+
 static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 {
 	if (++b->nodes > b->lim->max_nodes) {
@@ -192,14 +231,18 @@ static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 	n->kind = kind;
 	n->line = (unsigned)m->line + 1;
 	n->col = (unsigned)m->column + 1;
-	n->start = m->index;
+	n->start = mark_byte(b, m);
 	return n;
 }
 
 static void child_append(ynode *parent, ynode *child)
 {
 	size_t total = parent->kind == YN_MAP ? 2 * parent->count + parent->key_pending : parent->count;
-	parent->items = xrealloc(parent->items, (total + 1) * sizeof(*parent->items));
+	/* capacity doubles (it is the next power of two of total, from 4): one
+	 * realloc per item made a 100,000-item sequence quadratic wherever
+	 * realloc moves the block (ASan, valgrind, other allocators) */
+	if (total < 4 ? total == 0 : (total & (total - 1)) == 0)
+		parent->items = xrealloc(parent->items, (total < 4 ? 4 : 2 * total) * sizeof(*parent->items));
 	parent->items[total] = child;
 	if (parent->kind == YN_MAP) {
 		if (parent->key_pending)
@@ -234,7 +277,10 @@ static int check_tag(builder *b, const yaml_char_t *tag, ynode *n)
 			return 0;
 		}
 	}
-	diag_error(b->diags, b->doc->file, n->line, n->col, NULL, "unsupported YAML tag '%s'", t);
+	/* as written: !!binary rather than tag:yaml.org,2002:binary */
+	bool core = !strncmp(t, TAG_PREFIX, strlen(TAG_PREFIX));
+	diag_error(b->diags, b->doc->file, n->line, n->col, NULL, "unsupported YAML tag '%s%s'", core ? "!!" : "",
+		   core ? t + strlen(TAG_PREFIX) : t);
 	return -1;
 }
 
@@ -251,21 +297,52 @@ static int attach(builder *b, ynode *n)
 			diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
 				   "mapping keys must be plain strings, not a %s", ynode_kind_name(n));
 			b->bad = 1;
-		} else {
-			for (size_t i = 0; i < parent->count; i++) {
-				ynode *k = ynode_map_key(parent, i);
-				if (!strcmp(k->value, n->value)) {
-					diag_error(b->diags, b->doc->file, n->line, n->col, NULL,
-						   "duplicate key '%s' (first defined at line %u, column %u)",
-						   n->value, k->line, k->col);
-					b->bad = 1;
-					break;
-				}
-			}
 		}
 	}
 	child_append(parent, n);
 	return 0;
+}
+
+typedef struct keyref {
+	const char *key;
+	size_t i;
+} keyref;
+
+static int cmp_keyref(const void *a, const void *b)
+{
+	const keyref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Reports each key that repeats an earlier one of map, in document order.
+ * Sorting keeps a hostile mapping of 50,000 keys cheap. */
+static void check_duplicates(builder *b, const ynode *map)
+{
+	if (map->count < 2)
+		return;
+	keyref *refs = xmalloc(map->count * sizeof(*refs));
+	size_t *first = xmalloc(map->count * sizeof(*first));
+	size_t n = 0;
+	for (size_t i = 0; i < map->count; i++) {
+		first[i] = i;
+		if (ynode_map_key(map, i)->kind == YN_SCALAR)
+			refs[n++] = (keyref){ ynode_map_key(map, i)->value, i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (size_t j = 1; j < n; j++)
+		if (!strcmp(refs[j].key, refs[j - 1].key))
+			first[refs[j].i] = first[refs[j - 1].i];
+	for (size_t i = 0; i < map->count; i++) {
+		if (first[i] == i)
+			continue;
+		const ynode *k = ynode_map_key(map, i), *f = ynode_map_key(map, first[i]);
+		diag_error(b->diags, b->doc->file, k->line, k->col, NULL,
+			   "duplicate key '%s' (first defined at line %u, column %u)", k->value, f->line, f->col);
+		b->bad = 1;
+	}
+	free(first);
+	free(refs);
 }
 
 static int push(builder *b, ynode *n)
@@ -287,13 +364,37 @@ static int push(builder *b, ynode *n)
 static void report_parser_error(builder *b, yaml_parser_t *p)
 {
 	unsigned line = (unsigned)p->problem_mark.line + 1, col = (unsigned)p->problem_mark.column + 1;
+	if (p->error != YAML_READER_ERROR) {
+		/* libyaml's messages about tabs are obscure ("found character that
+		 * cannot start any token"): a tab at the problem, or in the
+		 * indentation of its line, is the cause */
+		const char *t = b->doc->text;
+		size_t at = char_to_byte(t, b->doc->len, p->problem_mark.index), bol = at;
+		while (bol > 0 && t[bol - 1] != '\n')
+			bol--;
+		if (bol == 0)
+			bol = bom_len(t, b->doc->len);
+		size_t i = bol;
+		while (i < b->doc->len && t[i] == ' ')
+			i++;
+		if (i < b->doc->len && t[i] == '\t') {
+			diag_error(b->diags, b->doc->file, line, (unsigned)(i - bol) + 1, NULL,
+				   "tab character in indentation; YAML allows only spaces");
+			return;
+		}
+		if (at < b->doc->len && t[at] == '\t') {
+			diag_error(b->diags, b->doc->file, line, col, NULL, "tab character where YAML expects a space");
+			return;
+		}
+	}
 	buf m = BUF_INIT;
 	buf_puts(&m, p->problem ? p->problem : "YAML syntax error");
 	if (p->context)
 		buf_printf(&m, " (%s at line %u, column %u)", p->context, (unsigned)p->context_mark.line + 1,
 			   (unsigned)p->context_mark.column + 1);
 	if (p->error == YAML_READER_ERROR) {
-		/* reader errors carry a byte offset rather than a line */
+		/* reader errors carry a byte offset rather than a line (the
+		 * pre-checks catch what libyaml's reader refuses) */
 		line = 0, col = 0;
 	}
 	diag_error(b->diags, b->doc->file, line, col, NULL, "%s", m.ptr);
@@ -311,8 +412,8 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 				  lim->max_bytes);
 
 	unsigned line, col;
-	const char *what;
-	if (check_utf8(data, len, &line, &col, &what))
+	char what[64];
+	if (check_utf8(data, len, &line, &col, what))
 		return diag_error(diags, file, line, col, NULL, "%s", what);
 
 	ydoc *doc = xcalloc(1, sizeof(*doc));
@@ -320,22 +421,17 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 	doc->text = xstrndup(data, len);
 	doc->len = len;
 
-	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0 };
+	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0, 0, bom_len(doc->text, len) };
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	size_t ndocs = 0;
 	int done = 0;
-	unsigned tab_col = 0, tab_line = find_tab_indent(data, len, &tab_col);
 
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)doc->text, len);
 	while (!done && !b.failed) {
 		if (!yaml_parser_parse(&parser, &ev)) {
-			if (tab_line)
-				diag_error(diags, file, tab_line, tab_col, NULL,
-					   "tab character in indentation; YAML allows only spaces");
-			else
-				report_parser_error(&b, &parser);
+			report_parser_error(&b, &parser);
 			b.failed = 1;
 			break;
 		}
@@ -377,7 +473,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 			if (!(n = node_new(&b, YN_SCALAR, m)))
 				break;
 			n->value = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-			n->end = ev.end_mark.index;
+			n->end = mark_byte(&b, &ev.end_mark);
 			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
 			n->stype = n->quoted ? YS_STRING : resolve_plain(n->value);
 			if (check_tag(&b, ev.data.scalar.tag, n))
@@ -406,7 +502,9 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT: {
 			ynode *top = b.stack[--b.depth];
-			top->end = ev.end_mark.index;
+			top->end = mark_byte(&b, &ev.end_mark);
+			if (top->kind == YN_MAP)
+				check_duplicates(&b, top);
 			break;
 		}
 		default:
@@ -415,6 +513,12 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	/* mappings left open by an error: their duplicates are problems too */
+	while (b.depth > 0) {
+		ynode *top = b.stack[--b.depth];
+		if (top->kind == YN_MAP)
+			check_duplicates(&b, top);
+	}
 	free(b.stack);
 	if (b.failed || b.bad) {
 		ydoc_free(doc);

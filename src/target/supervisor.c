@@ -166,7 +166,7 @@ int supervisor_main(const char *run_dir, int notify_fd)
 	long long timeout = run_record_int(rec, "timeout_seconds", 30LL * 86400);
 	json_object *plist;
 	if (!cwd || !json_object_object_get_ex(rec->doc, "processes", &plist) ||
-	    json_object_array_length(plist) == 0) {
+	    !json_object_is_type(plist, json_type_array) || json_object_array_length(plist) == 0) {
 		finish(rec, RS_FAILED, -1, "the run record has nothing to start");
 		goto out;
 	}

@@ -2,8 +2,13 @@
 
 #include <string.h>
 
+bool target_check_remote = true;
+
 static const target_ops *const all_targets[] = {
 	&target_local,
+	&target_ssh,
+	&target_slurm,
+	&target_azureml,
 };
 
 const target_ops *target_by_type(const char *type)

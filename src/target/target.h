@@ -43,6 +43,13 @@ typedef struct target_ops {
 } target_ops;
 
 extern const target_ops target_local;
+extern const target_ops target_ssh;
+extern const target_ops target_slurm;
+
+/* Whether check may ask a remote service (plan and apply: yes; status, which
+ * only wants drift, sets it false so that it costs no network round trip). */
+extern bool target_check_remote;
+extern const target_ops target_azureml;
 
 /* The ops for a run's target name in the workspace ("local" or declared). */
 const target_ops *target_for(const workspace *ws, const char *target_name, const target_config **cfg);

@@ -8,9 +8,20 @@
  * wrapper does not count again; it exists so that every module starts
  * libgit2 the same way and so that any process-wide libgit2 option has one
  * home. The CLI is single-threaded, so no locking is needed here. */
+/* The first successful init takes one more reference that is never given
+ * back: with Debian's libgit2 (mbedTLS), every start from zero parses the
+ * system CA bundle (tens of milliseconds), and a command that snapshots,
+ * collects provenance and sends a snapshot would pay it several times.
+ * The process's end releases it. */
+static int permanent;
+
 int amlgit_init(void)
 {
-	return git_libgit2_init() < 0 ? AML_ERROR : AML_OK;
+	if (git_libgit2_init() < 0)
+		return AML_ERROR;
+	if (!permanent && git_libgit2_init() >= 0)
+		permanent = 1;
+	return AML_OK;
 }
 
 void amlgit_shutdown(void)

@@ -95,6 +95,15 @@ void workspace_free(workspace *ws)
 	free(ws);
 }
 
+static bool is_string(const ynode *n)
+{
+	return n && n->kind == YN_SCALAR && n->stype == YS_STRING;
+}
+
+/* Checks and reads amlspec.yaml. Like run specs, the checks beyond shape run
+ * even when the shape is wrong (so every problem shows in one pass), and the
+ * targets are declared whatever their shape (so that specs naming them get
+ * no second error): values of the wrong shape are taken as absent. */
 static int load_config(workspace *ws, diag_list *diags)
 {
 	ydoc *doc = NULL;
@@ -107,15 +116,17 @@ static int load_config(workspace *ws, diag_list *diags)
 		ydoc_free(doc);
 		return AML_OK;
 	}
-	if (schema_check(&schema_workspace, doc->root, file, "", diags)) {
+	if (schema_check(&schema_workspace, doc->root, file, "", diags))
+		rc = AML_EINVALID;
+	if (doc->root->kind != YN_MAP) {
 		ydoc_free(doc);
-		return AML_EINVALID;
+		return rc;
 	}
 	const ynode *n = ynode_map_get(doc->root, "workspace");
-	if (n)
+	if (is_string(n))
 		ws->name = xstrdup(n->value);
 	const ynode *targets = ynode_map_get(doc->root, "targets");
-	if (targets) {
+	if (targets && targets->kind == YN_MAP) {
 		ws->targets = xcalloc(targets->count, sizeof(*ws->targets));
 		for (size_t i = 0; i < targets->count; i++) {
 			const ynode *k = ynode_map_key(targets, i), *v = ynode_map_value(targets, i);
@@ -123,14 +134,16 @@ static int load_config(workspace *ws, diag_list *diags)
 			t->name = xstrdup(k->value);
 			t->line = k->line;
 			t->col = k->col;
-			t->type = xstrdup(ynode_map_get(v, "type")->value);
-			for (size_t j = 0; j < v->count; j++) {
+			const ynode *type = ynode_map_get(v, "type");
+			t->type = xstrdup(is_string(type) ? type->value : "");
+			for (size_t j = 0; v->kind == YN_MAP && j < v->count; j++) {
 				const ynode *ok = ynode_map_key(v, j), *ov = ynode_map_value(v, j);
 				if (ov->kind == YN_SCALAR)
 					kvlist_set(&t->options, ok->value, ov->value);
-				else if (!strcmp(ok->value, "sbatch_args"))
+				else if (!strcmp(ok->value, "sbatch_args") && ov->kind == YN_SEQ)
 					for (size_t a = 0; a < ov->count; a++)
-						strlist_add(&t->sbatch_args, ov->items[a]->value);
+						if (ov->items[a]->kind == YN_SCALAR)
+							strlist_add(&t->sbatch_args, ov->items[a]->value);
 			}
 			if (!strcmp(t->name, "local"))
 				rc = diag_error(diags, file, k->line, k->col, "targets.local",
@@ -138,39 +151,52 @@ static int load_config(workspace *ws, diag_list *diags)
 		}
 		/* a slurm login must name an ssh target */
 		for (size_t i = 0; i < ws->ntargets; i++) {
-			const char *login = kvlist_get(&ws->targets[i].options, "login");
-			if (!login)
-				continue;
-			const target_config *l = workspace_target(ws, login);
-			if (!l || strcmp(l->type, "ssh")) {
-				const ynode *ln = ynode_map_get(ynode_map_get(targets, ws->targets[i].name), "login");
-				char *path = xasprintf("targets.%s.login", ws->targets[i].name);
-				rc = diag_error(diags, file, ln->line, ln->col, path, "%s: '%s' is not an ssh target declared here",
-						path, login);
-				free(path);
+			const ynode *ln = ynode_map_get(ynode_map_value(targets, i), "login");
+			if (!is_string(ln) || !schema_match("^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", ln->value))
+				continue; /* the schema said why */
+			const target_config *l = workspace_target(ws, ln->value);
+			char *path = xasprintf("targets.%s.login", ws->targets[i].name);
+			if (!l) {
+				const char **names = xcalloc(ws->ntargets, sizeof(*names));
+				for (size_t j = 0; j < ws->ntargets; j++)
+					names[j] = ws->targets[j].name;
+				const char *sug = diag_suggest(ln->value, names, ws->ntargets);
+				char *hint = sug ? xasprintf(" (did you mean '%s'?)", sug) : xstrdup("");
+				rc = diag_error(diags, file, ln->line, ln->col, path,
+						"%s: '%s' is not a target declared here%s; login must name an ssh target", path,
+						ln->value, hint);
+				free(hint);
+				free(names);
+			} else if (strcmp(l->type, "ssh") && (!strcmp(l->type, "slurm") || !strcmp(l->type, "azureml"))) {
+				rc = diag_error(diags, file, ln->line, ln->col, path,
+						"%s: '%s' is %s %s target; login must name an ssh target", path, ln->value,
+						l->type[0] == 'a' ? "an" : "a", l->type);
 			}
+			free(path);
 		}
 	}
 	const ynode *cats = ynode_map_get(doc->root, "catalogs");
-	if (cats) {
-		for (size_t i = 0; i < cats->count; i++) {
-			const ynode *c = cats->items[i];
-			char *abs = fs_join(ws->root, c->value);
-			char *real = fs_realpath(abs);
-			char *path = xasprintf("catalogs[%zu]", i);
-			if (!real || !fs_is_dir(real))
-				rc = diag_error(diags, file, c->line, c->col, path, "%s: folder '%s' does not exist", path, c->value);
-			else if (!fs_is_within(ws->root, real))
-				rc = diag_error(diags, file, c->line, c->col, path, "%s: '%s' is outside the workspace", path,
-						c->value);
-			else {
-				strlist_add(&ws->catalog_dirs, real);
-				strlist_add_owned(&ws->catalog_displays, path_for_display(real));
-			}
-			free(path);
-			free(abs);
-			free(real);
+	for (size_t i = 0; cats && cats->kind == YN_SEQ && i < cats->count; i++) {
+		const ynode *c = cats->items[i];
+		if (!is_string(c) || !*c->value)
+			continue;
+		char *abs = fs_join(ws->root, c->value);
+		char *real = fs_realpath(abs);
+		char *path = xasprintf("catalogs[%zu]", i);
+		if (!real)
+			rc = diag_error(diags, file, c->line, c->col, path, "%s: folder '%s' does not exist", path, c->value);
+		else if (!fs_is_within(ws->root, real))
+			rc = diag_error(diags, file, c->line, c->col, path, "%s: '%s' is outside the workspace", path,
+					c->value);
+		else if (!fs_is_dir(real))
+			rc = diag_error(diags, file, c->line, c->col, path, "%s: '%s' is not a folder", path, c->value);
+		else {
+			strlist_add(&ws->catalog_dirs, real);
+			strlist_add_owned(&ws->catalog_displays, path_for_display(real));
 		}
+		free(path);
+		free(abs);
+		free(real);
 	}
 	ydoc_free(doc);
 	return rc;

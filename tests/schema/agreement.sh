@@ -16,6 +16,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ ! -d "$here/node_modules/ajv" ] || [ ! -d "$here/node_modules/js-yaml" ]; then
 	echo "agreement: installing ajv and js-yaml (npm ci --prefix tests/schema)" >&2
+	# node trusts its own CA list, not the system's; a network that inspects
+	# TLS with a locally installed CA needs the system bundle too
+	if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+		export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+	fi
 	npm ci --prefix "$here" --no-audit --no-fund >&2
 fi
 exec node "$here/agreement.js" "$@"

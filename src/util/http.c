@@ -1,0 +1,399 @@
+#include "util/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+struct http_client {
+	CURL *curl;
+	http_opts opts;
+	char *ca_bundle;
+	long requests;
+	bool trace;
+};
+
+static bool curl_ready;
+
+static void sleep_seconds(double s)
+{
+	if (s <= 0)
+		return;
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int http_client_new(http_client **out, const http_opts *opts, diag_list *diags)
+{
+	*out = NULL;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return diag_error(diags, NULL, 0, 0, NULL, "cannot initialise libcurl");
+		curl_ready = true;
+	}
+	http_client *c = xcalloc(1, sizeof(*c));
+	http_opts defaults = HTTP_OPTS_INIT;
+	c->opts = opts ? *opts : defaults;
+	if (c->opts.connect_timeout_s <= 0)
+		c->opts.connect_timeout_s = defaults.connect_timeout_s;
+	if (c->opts.max_attempts <= 0)
+		c->opts.max_attempts = defaults.max_attempts;
+	if (c->opts.max_backoff_s <= 0)
+		c->opts.max_backoff_s = defaults.max_backoff_s;
+	if (c->opts.base_backoff_s <= 0)
+		c->opts.base_backoff_s = defaults.base_backoff_s;
+	if (c->opts.ca_bundle) {
+		c->ca_bundle = xstrdup(c->opts.ca_bundle);
+		c->opts.ca_bundle = c->ca_bundle;
+	}
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c->ca_bundle);
+		free(c);
+		return diag_error(diags, NULL, 0, 0, NULL, "cannot create a libcurl handle");
+	}
+	const char *t = getenv("AMLSPEC_HTTP_TRACE");
+	c->trace = t && *t && strcmp(t, "0");
+	*out = c;
+	return AML_OK;
+}
+
+void http_client_free(http_client *c)
+{
+	if (!c)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c->ca_bundle);
+	free(c);
+}
+
+long http_request_count(const http_client *c)
+{
+	return c ? c->requests : 0;
+}
+
+void http_response_free(http_response *r)
+{
+	buf_free(&r->body);
+	kvlist_free(&r->headers);
+	r->status = 0;
+}
+
+const char *http_header(const http_response *r, const char *name)
+{
+	for (size_t i = 0; i < r->headers.count; i++)
+		if (!strcasecmp(r->headers.items[i].key, name))
+			return r->headers.items[i].value;
+	return NULL;
+}
+
+static bool loopback_host(const char *host)
+{
+	if (!host)
+		return false;
+	if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]") || !strcmp(host, "::1"))
+		return true;
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127;
+	return false;
+}
+
+bool http_url_allowed(const char *url, const char **why)
+{
+	static const char *const bad = "not a valid http(s) URL";
+	const char *reason = NULL;
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		reason = bad;
+	} else if (!strcasecmp(scheme, "https")) {
+		reason = NULL;
+	} else if (!strcasecmp(scheme, "http")) {
+		if (!loopback_host(host))
+			reason = "plain http:// is accepted only for loopback hosts (an emulator); use https://";
+	} else {
+		reason = "only https:// URLs are accepted (http:// for loopback emulators)";
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (why)
+		*why = reason;
+	return reason == NULL;
+}
+
+static bool secret_param(const char *name, size_t len)
+{
+	static const char *const names[] = { "sig", "token", "access_token", "code", "client_secret", "password",
+					     "key", "se", "skoid", "sktid" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
+			return true;
+	return false;
+}
+
+char *http_redact_url(const char *url)
+{
+	buf b = BUF_INIT;
+	const char *q = strchr(url, '?');
+	if (!q) {
+		buf_puts(&b, url);
+		return buf_detach(&b);
+	}
+	buf_add(&b, url, (size_t)(q - url) + 1);
+	const char *p = q + 1;
+	while (*p) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', seg);
+		if (eq && secret_param(p, (size_t)(eq - p))) {
+			buf_add(&b, p, (size_t)(eq - p) + 1);
+			buf_puts(&b, "REDACTED");
+		} else {
+			buf_add(&b, p, seg);
+		}
+		p += seg;
+		if (*p == '&') {
+			buf_putc(&b, '&');
+			p++;
+		}
+	}
+	return buf_detach(&b);
+}
+
+char *http_urlencode(const char *s, bool keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	buf b = BUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/')) {
+			buf_putc(&b, (char)*p);
+		} else {
+			buf_putc(&b, '%');
+			buf_putc(&b, hex[*p >> 4]);
+			buf_putc(&b, hex[*p & 15]);
+		}
+	}
+	return buf_detach(&b);
+}
+
+double http_retry_after(const http_response *r, double now)
+{
+	const char *v;
+	if ((v = http_header(r, "retry-after-ms")) || (v = http_header(r, "x-ms-retry-after-ms"))) {
+		char *end;
+		double ms = strtod(v, &end);
+		if (end != v && ms >= 0)
+			return ms / 1000.0;
+	}
+	if ((v = http_header(r, "retry-after"))) {
+		char *end;
+		double s = strtod(v, &end);
+		while (end && isspace((unsigned char)*end))
+			end++;
+		if (end != v && *end == '\0' && s >= 0)
+			return s;
+		time_t t = curl_getdate(v, NULL);
+		if (t != (time_t)-1)
+			return (double)t > now ? (double)t - now : 0.0;
+	}
+	return -1;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *user)
+{
+	buf_add((buf *)user, data, size * n);
+	return size * n;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+	kvlist *h = user;
+	size_t len = size * n;
+	const char *colon = memchr(data, ':', len);
+	if (len >= 5 && !strncmp(data, "HTTP/", 5)) {
+		/* a new response (after 100 Continue, for instance): start over */
+		kvlist_free(h);
+		kvlist init = KVLIST_INIT;
+		*h = init;
+		return len;
+	}
+	if (!colon)
+		return len;
+	char *name = xstrndup(data, (size_t)(colon - data));
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	const char *v = colon + 1, *end = data + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	char *value = xstrndup(v, (size_t)(end - v));
+	kvlist_set(h, name, value);
+	free(name);
+	free(value);
+	return len;
+}
+
+static bool retryable_status(long s)
+{
+	return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static bool retryable_curl(CURLcode e)
+{
+	switch (e) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static double backoff(const http_client *c, int attempt)
+{
+	double b = c->opts.base_backoff_s;
+	for (int i = 1; i < attempt; i++)
+		b *= 2;
+	/* up to 20% jitter so that many clients do not retry in step */
+	b *= 1.0 + (double)(random() % 200) / 1000.0;
+	return b > c->opts.max_backoff_s ? c->opts.max_backoff_s : b;
+}
+
+static void trace_line(const http_client *c, const http_request *r, long status, const http_response *resp,
+		       const char *err, int attempt)
+{
+	if (!c->trace)
+		return;
+	char *shown = http_redact_url(r->url);
+	const char *rid = resp ? http_header(resp, "x-ms-request-id") : NULL;
+	if (err)
+		fprintf(stderr, "http: %s %s -> %s (attempt %d)\n", r->method, shown, err, attempt);
+	else
+		fprintf(stderr, "http: %s %s -> %ld%s%s (attempt %d)\n", r->method, shown, status,
+			rid ? ", x-ms-request-id " : "", rid ? rid : "", attempt);
+	free(shown);
+}
+
+int http_send(http_client *c, const http_request *r, http_response *out, diag_list *diags)
+{
+	http_response init = HTTP_RESPONSE_INIT;
+	*out = init;
+	const char *what = r->what ? r->what : r->method;
+	const char *why = NULL;
+	if (!http_url_allowed(r->url, &why)) {
+		char *shown = http_redact_url(r->url);
+		int rc = diag_error(diags, NULL, 0, 0, NULL, "%s: refusing %s: %s", what, shown, why);
+		free(shown);
+		return rc;
+	}
+	static bool seeded;
+	if (!seeded) {
+		srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+		seeded = true;
+	}
+	CURL *h = c->curl;
+	char errbuf[CURL_ERROR_SIZE];
+	for (int attempt = 1;; attempt++) {
+		curl_easy_reset(h);
+		buf_clear(&out->body);
+		kvlist_free(&out->headers);
+		kvlist empty = KVLIST_INIT;
+		out->headers = empty;
+		out->status = 0;
+		errbuf[0] = '\0';
+		struct curl_slist *hl = NULL;
+		if (r->headers)
+			for (size_t i = 0; i < r->headers->count; i++)
+				hl = curl_slist_append(hl, r->headers->items[i]);
+		hl = curl_slist_append(hl, "Expect:");
+		if (!r->body)
+			hl = curl_slist_append(hl, "Content-Type:");
+		curl_easy_setopt(h, CURLOPT_URL, r->url);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (c->opts.ca_bundle)
+			curl_easy_setopt(h, CURLOPT_CAINFO, c->opts.ca_bundle);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
+		if (c->opts.timeout_s > 0)
+			curl_easy_setopt(h, CURLOPT_TIMEOUT, c->opts.timeout_s);
+		/* a transfer slower than 1 byte/s for a minute has stalled */
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_USERAGENT, "amlspec/" AMLSPEC_VERSION);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->headers);
+		if (!strcmp(r->method, "HEAD")) {
+			curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		} else if (!strcmp(r->method, "GET")) {
+			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		} else {
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->body_len : 0));
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+		}
+		c->requests++;
+		out->attempts = attempt;
+		CURLcode e = curl_easy_perform(h);
+		curl_slist_free_all(hl);
+		bool last = r->no_retry || attempt >= c->opts.max_attempts;
+		if (e != CURLE_OK) {
+			const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(e);
+			trace_line(c, r, 0, NULL, msg, attempt);
+			if (!last && retryable_curl(e)) {
+				sleep_seconds(backoff(c, attempt));
+				continue;
+			}
+			char *shown = http_redact_url(r->url);
+			diag_error(diags, NULL, 0, 0, NULL, "%s: %s failed: %s%s", what, shown, msg,
+				   attempt > 1 ? " (after retries)" : "");
+			free(shown);
+			http_response_free(out);
+			return AML_EIO;
+		}
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+		trace_line(c, r, out->status, out, NULL, attempt);
+		if (!last && retryable_status(out->status)) {
+			double wait = http_retry_after(out, now_seconds());
+			if (wait < 0)
+				wait = backoff(c, attempt);
+			if (wait > 600)
+				wait = 600; /* ARM documents Retry-After up to 600 s */
+			sleep_seconds(wait);
+			continue;
+		}
+		return AML_OK;
+	}
+}

@@ -1,0 +1,2 @@
+ln -s /usr escape
+ln -s ../amlspec.yaml src/leak.py
