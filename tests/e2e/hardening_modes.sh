@@ -22,7 +22,8 @@ am_rc rc apply "$T/saved.plan"; assert_rc "$rc" 0 "apply the plan"
 echo "# v2" >>src/train.py
 am_rc rc apply run.yaml; assert_rc "$rc" 0 "second apply (backup)"
 am_rc rc apply slow.run.yaml --no-wait; assert_rc "$rc" 0 "slow run"
-sid=$(ls "$WS/.amlspec/runs" | while read -r r; do [ "$(json_get "$(run_json "$r")" name)" = slow ] && echo "$r"; done)
+sid=$(for r in $(run_ids); do [ "$(json_get "$(run_json "$r")" name)" != slow ] || echo "$r"; done)
+[ -n "$sid" ] || fail "no run of slow.run.yaml"
 wait_status "$sid" Running 20
 for _ in $(seq 50); do [ -s "$WS/.amlspec/runs/$sid/metrics.jsonl" ] && break; sleep 0.1; done
 am_rc rc cancel "$sid" --grace 1; assert_rc "$rc" 0 cancel
