@@ -14,7 +14,7 @@ build) ;;
 run)  pkgs+=(python3 python3-venv) ;;
 test) pkgs+=(python3 python3-venv python3-yaml curl libcmocka-dev valgrind nodejs npm rsync
              openssh-server openssh-client openmpi-bin slurm-wlm munge procps
-             clang libclang-rt-14-dev) ;;
+             clang libclang-rt-14-dev strace e2fsprogs util-linux) ;;
 *) echo "usage: $0 build|run|test" >&2; exit 64 ;;
 esac
 missing=()
