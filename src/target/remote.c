@@ -1447,42 +1447,6 @@ static bool resp_ok(json_object *resp)
 	return json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok);
 }
 
-/* Files under root as [{"path", "size"}] (sorted, at most 10,000), as the
- * supervisors list a run's outputs. */
-static void list_tree(json_object *arr, const char *root, const char *rel, unsigned depth)
-{
-	char *dir = rel ? fs_join(root, rel) : xstrdup(root);
-	strlist names = STRLIST_INIT;
-	DIR *d = depth < 16 ? opendir(dir) : NULL;
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				strlist_add(&names, de->d_name);
-		closedir(d);
-	}
-	strlist_sort(&names);
-	for (size_t i = 0; i < names.count && json_object_array_length(arr) < 10000; i++) {
-		char *r = rel ? fs_join(rel, names.items[i]) : xstrdup(names.items[i]);
-		char *full = fs_join(root, r);
-		struct stat st;
-		if (lstat(full, &st) == 0) {
-			if (S_ISDIR(st.st_mode)) {
-				list_tree(arr, root, r, depth + 1);
-			} else {
-				json_object *f = json_object_new_object();
-				json_object_object_add(f, "path", json_object_new_string(r));
-				json_object_object_add(f, "size", json_object_new_int64(st.st_size));
-				json_object_array_add(arr, f);
-			}
-		}
-		free(full);
-		free(r);
-	}
-	strlist_free(&names);
-	free(dir);
-}
-
 static long long count_newlines(const char *data, size_t len)
 {
 	long long n = 0;
@@ -1531,7 +1495,7 @@ static int local_sync(run_record *rec, bool final, diag_list *diags)
 	for (size_t i = 0; i < 2; i++) {
 		char *wd = xasprintf("%s/wd/%s", rd, lists[i]);
 		json_object *arr = json_object_new_array();
-		list_tree(arr, wd, NULL, 0);
+		runs_list_files(arr, wd);
 		json_object_object_add(rec->doc, lists[i], arr);
 		free(wd);
 	}

@@ -27,40 +27,6 @@ typedef struct proc {
 	bool done;
 } proc;
 
-static void list_files(json_object *arr, const char *root, const char *rel, unsigned depth)
-{
-	char *dir = rel ? fs_join(root, rel) : xstrdup(root);
-	strlist names = STRLIST_INIT;
-	DIR *d = depth < 16 ? opendir(dir) : NULL;
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				strlist_add(&names, de->d_name);
-		closedir(d);
-	}
-	strlist_sort(&names);
-	for (size_t i = 0; i < names.count && json_object_array_length(arr) < 10000; i++) {
-		char *r = rel ? fs_join(rel, names.items[i]) : xstrdup(names.items[i]);
-		char *full = fs_join(root, r);
-		struct stat st;
-		if (lstat(full, &st) == 0) {
-			if (S_ISDIR(st.st_mode)) {
-				list_files(arr, root, r, depth + 1);
-			} else {
-				json_object *f = json_object_new_object();
-				json_object_object_add(f, "path", json_object_new_string(r));
-				json_object_object_add(f, "size", json_object_new_int64(st.st_size));
-				json_object_array_add(arr, f);
-			}
-		}
-		free(full);
-		free(r);
-	}
-	strlist_free(&names);
-	free(dir);
-}
-
 static long count_lines(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -120,11 +86,11 @@ static void finish(run_record *rec, run_status st, int exit_code, const char *er
 	char *wd = fs_join(rec->dir, "wd");
 	json_object *outputs = json_object_new_array();
 	char *od = fs_join(wd, "outputs");
-	list_files(outputs, od, NULL, 0);
+	runs_list_files(outputs, od);
 	json_object_object_add(rec->doc, "outputs", outputs);
 	json_object *logs = json_object_new_array();
 	char *ld = fs_join(wd, "logs");
-	list_files(logs, ld, NULL, 0);
+	runs_list_files(logs, ld);
 	json_object_object_add(rec->doc, "logs", logs);
 	char *mf = fs_join(rec->dir, "metrics.jsonl");
 	run_record_set_int(rec, "metrics_count", count_lines(mf));

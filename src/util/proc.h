@@ -2,7 +2,7 @@
  *
  * Never through a shell: every argv element reaches the program as one
  * literal argument, so spaces, quotes, `$()` and globs mean nothing special.
- * (Nothing in amlspec may use system() or popen(); use this instead.)
+ * (Nothing in amlspec may run a program through a shell; use this instead.)
  *
  *	proc_opts o = PROC_OPTS_INIT;
  *	buf out = BUF_INIT;

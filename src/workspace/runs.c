@@ -299,3 +299,42 @@ bool run_supervisor_alive(const run_record *r)
 	close(fd);
 	return alive;
 }
+
+static void list_tree(json_object *arr, const char *root, const char *rel, unsigned depth)
+{
+	char *dir = rel ? fs_join(root, rel) : xstrdup(root);
+	strlist names = STRLIST_INIT;
+	DIR *d = depth < 16 ? opendir(dir) : NULL;
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				strlist_add(&names, de->d_name);
+		closedir(d);
+	}
+	strlist_sort(&names);
+	for (size_t i = 0; i < names.count && json_object_array_length(arr) < 10000; i++) {
+		char *r = rel ? fs_join(rel, names.items[i]) : xstrdup(names.items[i]);
+		char *full = fs_join(root, r);
+		struct stat st;
+		if (lstat(full, &st) == 0) {
+			if (S_ISDIR(st.st_mode)) {
+				list_tree(arr, root, r, depth + 1);
+			} else {
+				json_object *f = json_object_new_object();
+				json_object_object_add(f, "path", json_object_new_string(r));
+				json_object_object_add(f, "size", json_object_new_int64(st.st_size));
+				json_object_array_add(arr, f);
+			}
+		}
+		free(full);
+		free(r);
+	}
+	strlist_free(&names);
+	free(dir);
+}
+
+void runs_list_files(json_object *arr, const char *root)
+{
+	list_tree(arr, root, NULL, 0);
+}

@@ -64,6 +64,10 @@ int runs_find(char **out, const char *state_dir, const char *prefix, diag_list *
  * supervisor died and the outcome is unknown. */
 bool run_supervisor_alive(const run_record *r);
 
+/* Appends the files under root as {"path", "size"} objects, sorted, at most
+ * 10,000 (a run's outputs/ and logs/, as every supervisor records them). */
+void runs_list_files(json_object *arr, const char *root);
+
 /* RFC 3339 UTC time for now / for t. Caller frees. */
 char *time_now_rfc3339(void);
 double time_now(void);
