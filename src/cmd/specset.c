@@ -1,10 +1,14 @@
 #include "cmd/specset.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spec/discover.h"
+#include "spec/schema.h"
 #include "util/fs.h"
 
 void specset_free(specset *set)
@@ -18,17 +22,24 @@ void specset_free(specset *set)
 	for (size_t i = 0; i < set->nworkspaces; i++)
 		workspace_free(set->workspaces[i]);
 	free(set->workspaces);
+	free(set->last_dir);
+	free(set->cwd);
 	memset(set, 0, sizeof(*set));
 }
 
 static spec_file *add_file(specset *set, const char *path)
 {
-	set->files = xrealloc(set->files, (set->nfiles + 1) * sizeof(*set->files));
+	if (set->nfiles == set->alloc) {
+		set->alloc = set->alloc ? 2 * set->alloc : 16;
+		set->files = xrealloc(set->files, set->alloc * sizeof(*set->files));
+	}
 	spec_file *f = &set->files[set->nfiles++];
 	memset(f, 0, sizeof(*f));
 	f->path = xstrdup(path);
-	char *abs = fs_absolute(path);
-	f->display = path_for_display(abs);
+	char cwd[PATH_MAX];
+	const char *dir = set->cwd ? set->cwd : getcwd(cwd, sizeof(cwd));
+	char *abs = dir ? fs_absolute_from(dir, path) : xstrdup(path);
+	f->display = path_for_display_from(dir, abs);
 	free(abs);
 	f->valid = true;
 	return f;
@@ -63,11 +74,21 @@ static workspace *workspace_for_dir(specset *set, const char *dir, const cli *ct
 	return ws;
 }
 
+/* Files come folder by folder, so the last folder's answer is usually the
+ * one wanted: finding a root walks up to / with a stat per level. */
 static workspace *workspace_for(specset *set, const char *file, const cli *ctx, diag_list *diags)
 {
 	char *dir = fs_dirname(file);
+	if (set->last_dir && !strcmp(set->last_dir, dir)) {
+		free(dir);
+		return set->last_ws;
+	}
 	workspace *ws = workspace_for_dir(set, dir, ctx, diags);
-	free(dir);
+	free(set->last_dir);
+	set->last_dir = ws ? dir : NULL;
+	set->last_ws = ws;
+	if (!ws)
+		free(dir);
 	return ws;
 }
 
@@ -142,6 +163,102 @@ static void check_addresses(specset *set, diag_list *diags)
 	free(v);
 }
 
+/* Loading specs is independent work once each has its workspace: beyond a
+ * few dozen it is spread over the processors. Each spec gets its own
+ * diagnostics, merged in file order afterwards, so output does not depend
+ * on scheduling; each thread has its own path cache. */
+#define PARALLEL_MIN_SPECS 32
+#define MAX_THREADS 8
+
+typedef struct load_job {
+	specset *set;
+	size_t *todo;      /* indices into set->files */
+	diag_list *diags;  /* one per todo entry */
+	size_t count;
+	size_t next;       /* shared cursor */
+	pthread_mutex_t lock;
+} load_job;
+
+static void load_one(load_job *job, size_t i, run_spec_cache *cache)
+{
+	spec_file *f = &job->set->files[job->todo[i]];
+	f->valid = run_spec_load_cached(&f->spec, f->path, f->display, f->ws, cache, &job->diags[i]) == AML_OK;
+}
+
+static void *load_worker(void *arg)
+{
+	load_job *job = arg;
+	run_spec_cache *cache = run_spec_cache_new();
+	for (;;) {
+		/* small batches: specs differ in size, and a cursor step is cheap */
+		pthread_mutex_lock(&job->lock);
+		size_t begin = job->next, end = begin + 8 < job->count ? begin + 8 : job->count;
+		job->next = end;
+		pthread_mutex_unlock(&job->lock);
+		if (begin >= end)
+			break;
+		for (size_t i = begin; i < end; i++)
+			load_one(job, i, cache);
+	}
+	run_spec_cache_free(cache);
+	schema_thread_cache_free();
+	return NULL;
+}
+
+static size_t thread_count(size_t work)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("AMLSPEC_THREADS"); /* tests and benchmarks pin it */
+	if (env && *env)
+		cpus = strtol(env, NULL, 10);
+	if (work < PARALLEL_MIN_SPECS || cpus < 2)
+		return 1;
+	return cpus > MAX_THREADS ? MAX_THREADS : (size_t)cpus;
+}
+
+static void load_specs(specset *set, size_t *todo, size_t count, diag_list *diags)
+{
+	load_job job = { set, todo, xcalloc(count + 1, sizeof(diag_list)), count, 0, PTHREAD_MUTEX_INITIALIZER };
+	size_t nthreads = thread_count(count), started = 0;
+	pthread_t threads[MAX_THREADS];
+	/* the calling thread works too; a thread that cannot start is not needed */
+	while (started + 1 < nthreads && pthread_create(&threads[started], NULL, load_worker, &job) == 0)
+		started++;
+	load_worker(&job);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; i < count; i++) {
+		diag_list_move(diags, &job.diags[i]);
+		diag_list_free(&job.diags[i]);
+	}
+	free(job.diags);
+	pthread_mutex_destroy(&job.lock);
+}
+
+/* A workspace's catalog problems, once, against its amlspec.yaml (which
+ * names the catalog folders) rather than against a spec. */
+static void report_catalogs(specset *set, diag_list *diags)
+{
+	for (size_t w = 0; w < set->nworkspaces; w++) {
+		workspace *ws = set->workspaces[w];
+		if (!ws->cat_report_later)
+			continue;
+		/* team catalogs are checked even when no spec names an entry */
+		if (ws->cat_state == 0 && ws->catalog_dirs.count)
+			workspace_catalog(ws, NULL);
+		ws->cat_report_later = false;
+		if (ws->cat_state == 0)
+			continue;
+		for (size_t i = 0; i < ws->cat_diags.count; i++) {
+			const diag *d = &ws->cat_diags.items[i];
+			diag_add(diags, d->severity, d->file, d->line, d->col, d->path, "%s", d->message);
+		}
+		for (size_t i = 0; i < set->nfiles && ws->cat_state < 0; i++)
+			if (set->files[i].is_workspace && set->files[i].ws == ws)
+				set->files[i].valid = false;
+	}
+}
+
 int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_list *diags)
 {
 	strlist files = STRLIST_INIT;
@@ -150,6 +267,9 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 		npaths = 1;
 		paths = dot;
 	}
+	char cwd[PATH_MAX];
+	if (!set->cwd && getcwd(cwd, sizeof(cwd)))
+		set->cwd = xstrdup(cwd);
 	for (int i = 0; i < npaths; i++) {
 		if (spec_discover(&files, paths[i], diags)) {
 			/* not there: a file that failed (the error is in diags) */
@@ -163,6 +283,7 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 	/* a file reached twice (a.run.yaml .) is one spec, not a clash; only
 	 * several PATH arguments can reach a file twice */
 	bool *dup = npaths > 1 ? mark_duplicate_files(&files) : NULL;
+	size_t *todo = xcalloc(files.count + 1, sizeof(*todo)), ntodo = 0;
 	for (size_t i = 0; i < files.count; i++) {
 		const char *path = files.items[i];
 		if (dup && dup[i])
@@ -178,8 +299,13 @@ int specset_load(specset *set, int npaths, char **paths, const cli *ctx, diag_li
 			f->valid = false;
 			continue;
 		}
-		f->valid = run_spec_load(&f->spec, path, f->display, ws, diags) == AML_OK;
+		todo[ntodo++] = set->nfiles - 1;
 	}
+	for (size_t i = 0; i < set->nworkspaces; i++)
+		set->workspaces[i]->cat_report_later = true;
+	load_specs(set, todo, ntodo, diags);
+	free(todo);
+	report_catalogs(set, diags);
 	strlist_free(&files);
 	free(dup);
 	check_addresses(set, diags);

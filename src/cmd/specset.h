@@ -18,12 +18,15 @@ typedef struct spec_file {
 
 typedef struct specset {
 	spec_file *files;
-	size_t nfiles;
+	size_t nfiles, alloc;
 	workspace **workspaces;
 	size_t nworkspaces;
+	char *cwd;           /* while loading: the working directory, asked once */
+	char *last_dir;      /* the folder of the last spec placed, and its workspace */
+	workspace *last_ws;
 } specset;
 
-#define SPECSET_INIT { NULL, 0, NULL, 0 }
+#define SPECSET_INIT { 0 }
 
 /* Loads every spec named by paths (default "."), each against its workspace
  * (or ctx->workspace_dir). Duplicate addresses are errors. Returns AML_OK or

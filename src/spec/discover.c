@@ -15,6 +15,16 @@ bool spec_is_spec_name(const char *name)
 	       (l > 9 && !strcmp(name + l - 9, ".run.yaml")) || (l > 8 && !strcmp(name + l - 8, ".run.yml"));
 }
 
+typedef struct entry {
+	char *name;
+	char kind; /* 'd' folder, 'f' regular file, '?' not known yet */
+} entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
 static void walk(strlist *out, const char *dir, unsigned depth)
 {
 	if (depth > 32)
@@ -23,24 +33,40 @@ static void walk(strlist *out, const char *dir, unsigned depth)
 	if (!d)
 		return;
 	struct dirent *de;
-	strlist names = STRLIST_INIT;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && strcmp(de->d_name, "node_modules"))
-			strlist_add(&names, de->d_name);
-	closedir(d);
-	strlist_sort(&names);
-	for (size_t i = 0; i < names.count; i++) {
-		char *p = fs_join(dir, names.items[i]);
-		struct stat st;
-		if (lstat(p, &st) == 0) {
-			if (S_ISDIR(st.st_mode))
-				walk(out, p, depth + 1);
-			else if (S_ISREG(st.st_mode) && spec_is_spec_name(names.items[i]))
-				strlist_add(out, p);
+	entry *v = NULL;
+	size_t n = 0, alloc = 0;
+	/* The entry's type from readdir spares a stat of every file of a
+	 * source tree; it is looked up only on file systems that do not give
+	 * it. Links are not followed, to files or to folders. */
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "node_modules"))
+			continue;
+		char kind = de->d_type == DT_DIR ? 'd' : de->d_type == DT_REG ? 'f' : de->d_type == DT_UNKNOWN ? '?' : 0;
+		if (!kind || (kind == 'f' && !spec_is_spec_name(de->d_name)))
+			continue;
+		if (n == alloc) {
+			alloc = alloc ? 2 * alloc : 16;
+			v = xrealloc(v, alloc * sizeof(*v));
 		}
-		free(p);
+		v[n++] = (entry){ xstrdup(de->d_name), kind };
 	}
-	strlist_free(&names);
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_entry);
+	for (size_t i = 0; i < n; i++) {
+		char *p = fs_join(dir, v[i].name);
+		struct stat st;
+		char kind = v[i].kind;
+		if (kind == '?')
+			kind = lstat(p, &st) < 0 ? 0 : S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : 0;
+		if (kind == 'd')
+			walk(out, p, depth + 1);
+		else if (kind == 'f' && spec_is_spec_name(v[i].name))
+			strlist_add(out, p);
+		free(p);
+		free(v[i].name);
+	}
+	free(v);
 }
 
 int spec_discover(strlist *out, const char *path, diag_list *diags)

@@ -1,8 +1,11 @@
 #include "run_spec.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "env/catalog.h"
 #include "spec/schema.h"
@@ -140,17 +143,96 @@ static void check_environment(run_spec *s, const ynode *root, workspace *ws, dia
 	free(name);
 }
 
-static void check_paths(run_spec *s, const ynode *root, workspace *ws, diag_list *diags)
+#define CACHED_DIRS 16
+
+typedef struct cached_dir {
+	char *joined; /* spec folder + source_directory, as written */
+	char *real;   /* NULL: does not resolve */
+	bool is_dir;
+} cached_dir;
+
+struct run_spec_cache {
+	char *cwd; /* NULL: unknown (getcwd failed) */
+	cached_dir dirs[CACHED_DIRS];
+	size_t ndirs, next;
+};
+
+run_spec_cache *run_spec_cache_new(void)
+{
+	run_spec_cache *c = xcalloc(1, sizeof(*c));
+	char cwd[PATH_MAX];
+	if (getcwd(cwd, sizeof(cwd)))
+		c->cwd = xstrdup(cwd);
+	return c;
+}
+
+void run_spec_cache_free(run_spec_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ndirs; i++) {
+		free(c->dirs[i].joined);
+		free(c->dirs[i].real);
+	}
+	free(c->cwd);
+	free(c);
+}
+
+/* The real path of a source directory, from the cache when it was resolved
+ * before; owned by the cache (or by *tmp, freed by the caller, without one). */
+static const char *resolve_dir(run_spec_cache *c, const char *joined, bool *is_dir, char **tmp)
+{
+	*tmp = NULL;
+	if (c)
+		for (size_t i = 0; i < c->ndirs; i++)
+			if (!strcmp(c->dirs[i].joined, joined)) {
+				*is_dir = c->dirs[i].is_dir;
+				return c->dirs[i].real;
+			}
+	char *real = fs_realpath(joined);
+	*is_dir = real && fs_is_dir(real);
+	if (!c)
+		return *tmp = real;
+	cached_dir *d = &c->dirs[c->ndirs < CACHED_DIRS ? c->ndirs++ : c->next++ % CACHED_DIRS];
+	if (d->joined) {
+		free(d->joined);
+		free(d->real);
+	}
+	*d = (cached_dir){ xstrdup(joined), real, *is_dir };
+	return real;
+}
+
+/* realpath() of dir/name for a dir that is real already: a plain name that is
+ * not a link is its own real path, known from one lstat; anything else (a
+ * path with folders, a link, "..") takes the full walk. */
+static char *resolve_in(const char *dir, const char *name, bool *is_file)
+{
+	char *p = fs_join(dir, name);
+	struct stat st;
+	if (!strchr(name, '/') && strcmp(name, "..") && strcmp(name, ".") && lstat(p, &st) == 0 &&
+	    !S_ISLNK(st.st_mode)) {
+		*is_file = S_ISREG(st.st_mode);
+		return p;
+	}
+	char *real = fs_realpath(p);
+	free(p);
+	*is_file = real && fs_is_file(real);
+	return real;
+}
+
+static void check_paths(run_spec *s, const ynode *root, workspace *ws, run_spec_cache *cache, diag_list *diags)
 {
 	const ynode *sd = ynode_map_get(root, "source_directory");
 	char *spec_dir = fs_dirname(s->abs_file);
 	char *joined = fs_join(spec_dir, s->source_directory);
-	char *real = fs_realpath(joined);
+	char *tmp = NULL;
+	bool is_dir = false;
+	const char *real = resolve_dir(cache, joined, &is_dir, &tmp);
 	const ynode *pos = sd ? sd : root;
 	if (!real) {
 		diag_error(diags, s->file, pos->line, pos->col, "source_directory",
 			   "source_directory: '%s' does not exist", s->source_directory);
-	} else if (!fs_is_dir(real)) {
+	} else if (!is_dir) {
 		diag_error(diags, s->file, pos->line, pos->col, "source_directory",
 			   "source_directory: '%s' is not a directory", s->source_directory);
 	} else if (!fs_is_within(ws->root, real)) {
@@ -161,8 +243,8 @@ static void check_paths(run_spec *s, const ynode *root, workspace *ws, diag_list
 		s->source_dir_abs = xstrdup(real);
 		if (s->script && *s->script) {
 			const ynode *sc = ynode_map_get(root, "script");
-			char *sp = fs_join(real, s->script);
-			char *sreal = fs_realpath(sp);
+			bool is_file = false;
+			char *sreal = s->script[0] == '/' ? NULL : resolve_in(real, s->script, &is_file);
 			if (s->script[0] == '/')
 				diag_error(diags, s->file, sc->line, sc->col, "script",
 					   "script: must be relative to source_directory, not an absolute path");
@@ -172,14 +254,13 @@ static void check_paths(run_spec *s, const ynode *root, workspace *ws, diag_list
 			else if (!fs_is_within(real, sreal))
 				diag_error(diags, s->file, sc->line, sc->col, "script",
 					   "script: '%s' resolves outside source_directory %s", s->script, s->source_directory);
-			else if (!fs_is_file(sreal))
+			else if (!is_file)
 				diag_error(diags, s->file, sc->line, sc->col, "script", "script: '%s' is not a regular file",
 					   s->script);
-			free(sp);
 			free(sreal);
 		}
 	}
-	free(real);
+	free(tmp);
 	free(joined);
 	free(spec_dir);
 }
@@ -307,6 +388,12 @@ static void decode(run_spec *s, const ynode *root)
 
 int run_spec_load(run_spec **out, const char *path, const char *display, workspace *ws, diag_list *diags)
 {
+	return run_spec_load_cached(out, path, display, ws, NULL, diags);
+}
+
+int run_spec_load_cached(run_spec **out, const char *path, const char *display, workspace *ws,
+			 run_spec_cache *cache, diag_list *diags)
+{
 	ydoc *doc = NULL;
 	size_t errors_before = diags->errors;
 	*out = NULL;
@@ -330,13 +417,13 @@ int run_spec_load(run_spec **out, const char *path, const char *display, workspa
 	schema_check(&schema_run_spec, doc->root, display, "", diags);
 	run_spec *s = xcalloc(1, sizeof(*s));
 	s->file = xstrdup(display);
-	s->abs_file = fs_absolute(path);
+	s->abs_file = cache && cache->cwd ? fs_absolute_from(cache->cwd, path) : fs_absolute(path);
 	decode(s, doc->root);
 	if (!ynode_map_get(doc->root, "name") && !schema_match("^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$", s->name))
 		diag_error(diags, display, doc->root->line, doc->root->col, "name",
 			   "name: the default name '%s' (from the file name) is not a valid name; set 'name:'", s->name);
 	if (*s->source_directory)
-		check_paths(s, doc->root, ws, diags);
+		check_paths(s, doc->root, ws, cache, diags);
 	check_environment(s, doc->root, ws, diags);
 	check_target(s, doc->root, ws, diags);
 	check_distribution(s, doc->root, diags);

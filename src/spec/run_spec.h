@@ -49,6 +49,18 @@ typedef struct run_spec {
 /* Loads and checks path (display name: display) against workspace ws. On
  * errors returns AML_EINVALID with every problem in diags and *out NULL. */
 int run_spec_load(run_spec **out, const char *path, const char *display, workspace *ws, diag_list *diags);
+
+/* What the loads of many specs in one command share: the working directory
+ * and the real paths of source directories (a sweep of a thousand specs
+ * usually names a handful), so each spec costs a stat of its script instead
+ * of a realpath() walk of every component. One per thread; it trusts that
+ * the program does not change directory while it is in use. */
+typedef struct run_spec_cache run_spec_cache;
+run_spec_cache *run_spec_cache_new(void);
+void run_spec_cache_free(run_spec_cache *c);
+/* run_spec_load with a cache (NULL: none). */
+int run_spec_load_cached(run_spec **out, const char *path, const char *display, workspace *ws,
+			 run_spec_cache *cache, diag_list *diags);
 /* Parses and checks the shape of a spec held in memory (a file at a git
  * revision): no file-system checks; path_for_name gives the default name. */
 int run_spec_parse_text(run_spec **out, const char *display, const char *path_for_name, const char *text, size_t len,

@@ -28,8 +28,22 @@ typedef struct re_entry {
 	size_t relaxed_max; /* texts up to this length are decided by relaxed */
 } re_entry;
 
-static re_entry re_cache[32];
-static size_t re_count;
+/* Per thread: specs are checked on several threads, and glibc's regexec
+ * serialises callers of one regex_t on a lock inside it. */
+static _Thread_local re_entry re_cache[32];
+static _Thread_local size_t re_count;
+
+void schema_thread_cache_free(void)
+{
+	for (size_t i = 0; i < re_count; i++) {
+		if (re_cache[i].ok)
+			regfree(&re_cache[i].re);
+		if (re_cache[i].relaxed_ok)
+			regfree(&re_cache[i].relaxed);
+		free(re_cache[i].pattern);
+	}
+	re_count = 0;
+}
 
 /* pattern with every {0,N} outside brackets turned into *; NULL if none. */
 static char *relax_pattern(const char *pattern, size_t *max_len)

@@ -92,8 +92,11 @@ bool schema_int_value(const char *text, long long *out);
  * type: 1.0 and 3.6e3 are the integers 1 and 3600. */
 bool schema_integer_node(const ynode *n, long long *out);
 
-/* Whether text matches an ERE pattern (compiled once and cached). */
+/* Whether text matches an ERE pattern (compiled once per thread and cached). */
 bool schema_match(const char *pattern, const char *text);
+/* Frees the calling thread's compiled patterns (a thread calls it before it
+ * ends; they are compiled again if it matches more). */
+void schema_thread_cache_free(void);
 
 /* The formats. */
 extern const schema schema_run_spec;

@@ -51,11 +51,16 @@ char *fs_realpath(const char *path)
 
 char *fs_absolute(const char *path)
 {
+	char cwd[PATH_MAX];
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	return fs_absolute_from(path[0] == '/' ? "/" : cwd, path);
+}
+
+char *fs_absolute_from(const char *cwd, const char *path)
+{
 	buf in = BUF_INIT;
 	if (path[0] != '/') {
-		char cwd[PATH_MAX];
-		if (!getcwd(cwd, sizeof(cwd)))
-			return NULL;
 		buf_puts(&in, cwd);
 		buf_putc(&in, '/');
 	}

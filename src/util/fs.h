@@ -16,6 +16,8 @@ const char *fs_basename(const char *path);
 char *fs_realpath(const char *path);
 /* Absolute path without resolving symlinks (cwd-joined, . and .. folded). */
 char *fs_absolute(const char *path);
+/* fs_absolute against a known working directory (no getcwd call). */
+char *fs_absolute_from(const char *cwd, const char *path);
 /* Whether path (already real) is root or inside root (already real). */
 bool fs_is_within(const char *root, const char *path);
 bool fs_is_dir(const char *path);

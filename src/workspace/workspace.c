@@ -12,7 +12,12 @@
 char *path_for_display(const char *abs_path)
 {
 	char cwd[PATH_MAX];
-	if (getcwd(cwd, sizeof(cwd)) && fs_is_within(cwd, abs_path)) {
+	return path_for_display_from(getcwd(cwd, sizeof(cwd)), abs_path);
+}
+
+char *path_for_display_from(const char *cwd, const char *abs_path)
+{
+	if (cwd && fs_is_within(cwd, abs_path)) {
 		if (!strcmp(cwd, abs_path))
 			return xstrdup(".");
 		return xstrdup(abs_path + strlen(cwd) + (strcmp(cwd, "/") ? 1 : 0));
@@ -92,6 +97,7 @@ void workspace_free(workspace *ws)
 	strlist_free(&ws->catalog_displays);
 	catalog_free(&ws->cat);
 	diag_list_free(&ws->cat_diags);
+	pthread_mutex_destroy(&ws->cat_lock);
 	free(ws);
 }
 
@@ -205,6 +211,7 @@ static int load_config(workspace *ws, diag_list *diags)
 int workspace_open(workspace **out, const char *root, diag_list *diags)
 {
 	workspace *ws = xcalloc(1, sizeof(*ws));
+	pthread_mutex_init(&ws->cat_lock, NULL);
 	ws->root = xstrdup(root);
 	char *cfg = fs_join(root, "amlspec.yaml");
 	int rc = AML_OK;
@@ -221,6 +228,7 @@ int workspace_open(workspace **out, const char *root, diag_list *diags)
 
 const catalog *workspace_catalog(workspace *ws, diag_list *diags)
 {
+	pthread_mutex_lock(&ws->cat_lock);
 	if (ws->cat_state == 0) {
 		int rc = catalog_load_builtin(&ws->cat, &ws->cat_diags);
 		for (size_t i = 0; i < ws->catalog_dirs.count; i++)
@@ -228,12 +236,13 @@ const catalog *workspace_catalog(workspace *ws, diag_list *diags)
 					     &ws->cat_diags))
 				rc = AML_EINVALID;
 		ws->cat_state = rc ? -1 : 1;
-		if (diags)
+		if (diags && !ws->cat_report_later)
 			for (size_t i = 0; i < ws->cat_diags.count; i++) {
 				diag *d = &ws->cat_diags.items[i];
 				diag_add(diags, d->severity, d->file, d->line, d->col, d->path, "%s", d->message);
 			}
 	}
+	pthread_mutex_unlock(&ws->cat_lock);
 	return &ws->cat;
 }
 

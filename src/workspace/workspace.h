@@ -4,6 +4,8 @@
 #ifndef AMLSPEC_WORKSPACE_H
 #define AMLSPEC_WORKSPACE_H
 
+#include <pthread.h>
+
 #include "env/catalog.h"
 #include "util/diag.h"
 #include "util/strlist.h"
@@ -28,6 +30,10 @@ typedef struct workspace {
 	catalog cat;
 	int cat_state;       /* 0 not loaded, 1 loaded, -1 failed */
 	diag_list cat_diags; /* problems met loading the catalog */
+	pthread_mutex_t cat_lock; /* specs are loaded on several threads */
+	bool cat_report_later;    /* set while they are: the catalog's problems are then
+				   * reported once by the loader, not to whichever spec
+				   * happened to need the catalog first */
 } workspace;
 
 /* Finds the root for a spec in start_dir (a directory); explicit (from
@@ -36,11 +42,15 @@ int workspace_find_root(char **out, const char *start_dir, const char *explicit_
 /* Opens the workspace at root: parses and checks amlspec.yaml if present. */
 int workspace_open(workspace **out, const char *root, diag_list *diags);
 void workspace_free(workspace *ws);
-/* The catalog (built-in plus the workspace's folders), loaded on first use. */
+/* The catalog (built-in plus the workspace's folders), loaded on first use
+ * (by one thread; the others wait). Its problems go to the diags of the
+ * first caller only. */
 const catalog *workspace_catalog(workspace *ws, diag_list *diags);
 const target_config *workspace_target(const workspace *ws, const char *name);
 /* "path relative to cwd when inside it, else absolute". Caller frees. */
 char *path_for_display(const char *abs_path);
+/* The same against a known working directory (NULL: unknown, absolute). */
+char *path_for_display_from(const char *cwd, const char *abs_path);
 /* <root>/.amlspec */
 char *workspace_state_dir(const workspace *ws);
 
