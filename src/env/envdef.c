@@ -1,11 +1,11 @@
 #include "envdef.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/crypto_dyn.h"
 
 void envdef_free(envdef *e)
 {

@@ -1,6 +1,5 @@
 #include "provenance.h"
 
-#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,6 +7,7 @@
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/git.h"
+#include "util/git2_dyn.h"
 
 /* ---- URL credentials ---------------------------------------------------- */
 

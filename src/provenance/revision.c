@@ -2,13 +2,13 @@
 #include "util/git.h"
 
 #include <dirent.h>
-#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "spec/discover.h"
 #include "util/fs.h"
+#include "util/git2_dyn.h"
 
 struct rev_view {
 	git_repository *repo;

@@ -18,9 +18,6 @@
 #include "snapshot/snapshot.h"
 #include "util/git.h"
 
-#include <git2.h>
-#include <git2/sys/repository.h>
-
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +29,7 @@
 
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/git2_dyn.h"
 #include "util/strlist.h"
 
 /* Files of ours inside the store, beside git's own. */

@@ -1,6 +1,7 @@
 #include "ytree.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,23 +24,54 @@ typedef struct builder {
 	size_t ci, bi; /* a character index and its byte offset (marks move forward) */
 } builder;
 
-static void node_free(ynode *n)
+/* ---- memory: the nodes, their texts and item arrays live in an arena
+ * owned by the document, freed at once. A spec is a few dozen nodes, and a
+ * malloc and free for each of them and of each text was a tenth of
+ * validating a thousand specs. ---- */
+
+typedef struct ychunk {
+	struct ychunk *next;
+	size_t used, size;
+	max_align_t data[];
+} ychunk;
+
+#define YCHUNK_FIRST 4096
+#define YCHUNK_MAX (256 * 1024)
+
+static void *arena_alloc(ydoc *doc, size_t n)
 {
-	if (!n)
-		return;
-	size_t total = n->kind == YN_MAP ? 2 * n->count + n->key_pending : n->count;
-	for (size_t i = 0; i < total; i++)
-		node_free(n->items[i]);
-	free(n->items);
-	free(n->value);
-	free(n);
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	ychunk *c = doc->arena;
+	if (!c || c->size - c->used < n) {
+		size_t size = c ? (c->size < YCHUNK_MAX ? 2 * c->size : YCHUNK_MAX) : YCHUNK_FIRST;
+		if (size < n)
+			size = n;
+		ychunk *fresh = xmalloc(sizeof(*fresh) + size);
+		fresh->size = size;
+		fresh->used = 0;
+		fresh->next = c;
+		doc->arena = c = fresh;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return memset(p, 0, n);
+}
+
+static char *arena_strndup(ydoc *doc, const char *s, size_t n)
+{
+	char *p = arena_alloc(doc, n + 1);
+	memcpy(p, s, n);
+	return p;
 }
 
 void ydoc_free(ydoc *doc)
 {
 	if (!doc)
 		return;
-	node_free(doc->root);
+	for (ychunk *c = doc->arena, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
 	free(doc->file);
 	free(doc->text);
 	free(doc);
@@ -69,6 +101,10 @@ static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, 
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
 		size_t need;
+		if (c >= 0x20 && c < 0x7F) { /* most of any spec */
+			i++, cl++;
+			continue;
+		}
 		if (c == 0) {
 			*line = ln, *col = cl;
 			snprintf(what, 64, "NUL byte in file");
@@ -183,13 +219,21 @@ static yscalar_type resolve_plain(const char *v)
 {
 	/* most plain scalars are words: only these first characters can start
 	 * a null, a boolean or a number */
-	if (*v && !strchr("~nNtTfF0123456789+-.", *v))
-		return YS_STRING;
-	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
+	switch (*v) {
+	case '\0':
 		return YS_NULL;
-	if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") || !strcmp(v, "false") ||
-	    !strcmp(v, "False") || !strcmp(v, "FALSE"))
-		return YS_BOOL;
+	case '~':
+		return v[1] ? YS_STRING : YS_NULL;
+	case 'n': case 'N':
+		return !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL") ? YS_NULL : YS_STRING;
+	case 't': case 'T':
+		return !strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE") ? YS_BOOL : YS_STRING;
+	case 'f': case 'F':
+		return !strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE") ? YS_BOOL : YS_STRING;
+	default:
+		if (!strchr("0123456789+-.", *v))
+			return YS_STRING;
+	}
 	const char *p = v;
 	if (*p == '+' || *p == '-')
 		p++;
@@ -227,7 +271,7 @@ static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 		b->failed = 1;
 		return NULL;
 	}
-	ynode *n = xcalloc(1, sizeof(*n));
+	ynode *n = arena_alloc(b->doc, sizeof(*n));
 	n->kind = kind;
 	n->line = (unsigned)m->line + 1;
 	n->col = (unsigned)m->column + 1;
@@ -235,14 +279,17 @@ static ynode *node_new(builder *b, ynode_kind kind, const yaml_mark_t *m)
 	return n;
 }
 
-static void child_append(ynode *parent, ynode *child)
+static void child_append(ydoc *doc, ynode *parent, ynode *child)
 {
 	size_t total = parent->kind == YN_MAP ? 2 * parent->count + parent->key_pending : parent->count;
-	/* capacity doubles (it is the next power of two of total, from 4): one
-	 * realloc per item made a 100,000-item sequence quadratic wherever
-	 * realloc moves the block (ASan, valgrind, other allocators) */
-	if (total < 4 ? total == 0 : (total & (total - 1)) == 0)
-		parent->items = xrealloc(parent->items, (total < 4 ? 4 : 2 * total) * sizeof(*parent->items));
+	/* capacity doubles (it is the next power of two of total, from 4), so
+	 * the arrays left behind in the arena add up to less than the last one */
+	if (total < 4 ? total == 0 : (total & (total - 1)) == 0) {
+		ynode **items = arena_alloc(doc, (total < 4 ? 4 : 2 * total) * sizeof(*items));
+		if (total)
+			memcpy(items, parent->items, total * sizeof(*items));
+		parent->items = items;
+	}
 	parent->items[total] = child;
 	if (parent->kind == YN_MAP) {
 		if (parent->key_pending)
@@ -299,7 +346,7 @@ static int attach(builder *b, ynode *n)
 			b->bad = 1;
 		}
 	}
-	child_append(parent, n);
+	child_append(b->doc, parent, n);
 	return 0;
 }
 
@@ -317,10 +364,33 @@ static int cmp_keyref(const void *a, const void *b)
 
 /* Reports each key that repeats an earlier one of map, in document order.
  * Sorting keeps a hostile mapping of 50,000 keys cheap. */
+static void report_duplicate(builder *b, const ynode *k, const ynode *f)
+{
+	diag_error(b->diags, b->doc->file, k->line, k->col, NULL,
+		   "duplicate key '%s' (first defined at line %u, column %u)", k->value, f->line, f->col);
+	b->bad = 1;
+}
+
 static void check_duplicates(builder *b, const ynode *map)
 {
 	if (map->count < 2)
 		return;
+	if (map->count <= 16) {
+		/* a spec's mappings are small: comparing pairs beats sorting */
+		for (size_t i = 1; i < map->count; i++) {
+			const ynode *k = ynode_map_key(map, i);
+			if (k->kind != YN_SCALAR)
+				continue;
+			for (size_t j = 0; j < i; j++) {
+				const ynode *f = ynode_map_key(map, j);
+				if (f->kind == YN_SCALAR && !strcmp(f->value, k->value)) {
+					report_duplicate(b, k, f);
+					break;
+				}
+			}
+		}
+		return;
+	}
 	keyref *refs = xmalloc(map->count * sizeof(*refs));
 	size_t *first = xmalloc(map->count * sizeof(*first));
 	size_t n = 0;
@@ -336,10 +406,7 @@ static void check_duplicates(builder *b, const ynode *map)
 	for (size_t i = 0; i < map->count; i++) {
 		if (first[i] == i)
 			continue;
-		const ynode *k = ynode_map_key(map, i), *f = ynode_map_key(map, first[i]);
-		diag_error(b->diags, b->doc->file, k->line, k->col, NULL,
-			   "duplicate key '%s' (first defined at line %u, column %u)", k->value, f->line, f->col);
-		b->bad = 1;
+		report_duplicate(b, ynode_map_key(map, i), ynode_map_key(map, first[i]));
 	}
 	free(first);
 	free(refs);
@@ -453,7 +520,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 				   "YAML aliases (*%s) are not supported; write the value out", ev.data.alias.anchor);
 			b.bad = 1;
 			if ((n = node_new(&b, YN_SCALAR, m))) {
-				n->value = xstrdup("");
+				n->value = arena_strndup(doc, "", 0);
 				n->stype = YS_NULL;
 				attach(&b, n);
 			}
@@ -472,7 +539,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 			}
 			if (!(n = node_new(&b, YN_SCALAR, m)))
 				break;
-			n->value = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+			n->value = arena_strndup(doc, (const char *)ev.data.scalar.value, ev.data.scalar.length);
 			n->end = mark_byte(&b, &ev.end_mark);
 			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
 			n->stype = n->quoted ? YS_STRING : resolve_plain(n->value);

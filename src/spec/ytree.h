@@ -34,6 +34,7 @@ typedef struct ydoc {
 	ynode *root;  /* NULL for an empty document */
 	char *text;   /* the source, NUL-terminated */
 	size_t len;
+	void *arena;  /* private: the memory of the nodes */
 } ydoc;
 
 typedef struct ydoc_limits {

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include "launch/launch.h"
 #include "util/fs.h"
 #include "util/git.h"
+#include "util/git2_dyn.h"
 
 extern const char remote_runner_py[];
 extern const size_t remote_runner_py_len;

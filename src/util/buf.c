@@ -203,7 +203,8 @@ int buf_read_file(buf *b, const char *path, size_t max_size)
 	}
 	char chunk[65536];
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
+		size_t want = sizeof(chunk);
+		ssize_t n = read(fd, chunk, want);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -220,6 +221,10 @@ int buf_read_file(buf *b, const char *path, size_t max_size)
 			return -1;
 		}
 		buf_add(b, chunk, (size_t)n);
+		/* a regular file gives less than asked only at its end: no
+		 * second read to hear it (one system call per spec read) */
+		if (S_ISREG(st.st_mode) && (size_t)n < want)
+			break;
 	}
 	close(fd);
 	return 0;

@@ -1,8 +1,7 @@
 #include "git.h"
 
-#include <git2.h>
-
 #include "diag.h"
+#include "git2_dyn.h"
 
 /* git_libgit2_init() keeps its own count of init/shutdown pairs, so this
  * wrapper does not count again; it exists so that every module starts

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/dynlib.h"
+
 struct http_client {
 	CURL *curl;
 	http_opts opts;
@@ -20,17 +22,12 @@ struct http_client {
 	bool trace;
 };
 
-/* libcurl is opened on first use instead of being linked. Linked, it and
- * the libraries it pulls in (a TLS stack, Kerberos, LDAP, RTMP, ...: about
- * 25 of them) are mapped, relocated and initialised at every start of the
- * program: 2.7 ms measured here, more than `validate` needs for several
- * hundred specs, and only the Azure ML target speaks HTTP. systemd opens its
- * optional libraries the same way. The pointers take their types from
- * curl.h, so every call is still checked by the compiler; the soname is the
- * one the build found (CMakeLists.txt). */
-#ifndef AMLSPEC_CURL_SONAME
-#define AMLSPEC_CURL_SONAME "libcurl.so.4"
-#endif
+/* libcurl is opened on first use (util/dynlib.h says why), and only the
+ * Azure ML target speaks HTTP. The pointers take their types from curl.h,
+ * so every call is still checked by the compiler; they are named without
+ * the curl_ prefix because curl.h makes curl_easy_setopt a macro. Unlike
+ * libgit2, libcurl missing is an error of the command that needs it, not
+ * the end of the program. */
 #define CURL_FUNCTIONS(X)                                                                                     \
 	X(global_init) X(easy_init) X(easy_cleanup) X(easy_reset) X(easy_setopt) X(easy_perform)             \
 	X(easy_getinfo) X(easy_strerror) X(free) X(getdate) X(slist_append) X(slist_free_all) X(url)         \
@@ -40,40 +37,32 @@ static struct {
 	CURL_FUNCTIONS(DECLARE)
 #undef DECLARE
 } cu;
-static bool curl_ready;
 
-/* Loads libcurl and initialises it, once; on failure *why says why. */
-static bool curl_load(const char **why)
+static bool resolve_curl(void *h, char *why, size_t len)
 {
-	static char reason[512];
-	if (curl_ready)
-		return true;
-	if (reason[0]) {
-		*why = reason;
-		return false;
-	}
-	void *h = dlopen(AMLSPEC_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(reason, sizeof(reason), "cannot load libcurl (%s): %s; install the libcurl4 package",
-			 AMLSPEC_CURL_SONAME, dlerror());
-		*why = reason;
-		return false;
-	}
 #define RESOLVE(n)                                                                                            \
 	if (!(*(void **)&cu.n = dlsym(h, "curl_" #n))) {                                                       \
-		snprintf(reason, sizeof(reason), "%s has no curl_" #n, AMLSPEC_CURL_SONAME);                   \
-		*why = reason;                                                                                 \
+		snprintf(why, len, "%s has no function curl_" #n " (a different version?)", AMLSPEC_CURL_SONAME); \
 		return false;                                                                                  \
 	}
 	CURL_FUNCTIONS(RESOLVE)
 #undef RESOLVE
 	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(reason, sizeof(reason), "cannot initialise libcurl");
-		*why = reason;
+		snprintf(why, len, "cannot initialise libcurl");
 		return false;
 	}
-	curl_ready = true;
 	return true;
+}
+
+static dynlib curl_lib = DYNLIB_INIT(AMLSPEC_CURL_SONAME, "libcurl4", resolve_curl);
+
+/* Loads libcurl once; on failure *why says why. */
+static bool curl_load(const char **why)
+{
+	if (dynlib_load(&curl_lib))
+		return true;
+	*why = curl_lib.why;
+	return false;
 }
 
 static void sleep_seconds(double s)

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <git2.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "snapshot/snapshot.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/git2_dyn.h"
 
 typedef struct fixture {
 	char *root;
