@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <regex.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,30 @@ typedef struct re_entry {
 static _Thread_local re_entry re_cache[32];
 static _Thread_local size_t re_count;
 
+/* Recent answers, per thread: a sweep of specs repeats the same experiment,
+ * target, environment and variable names, and regexec costs some thousand
+ * instructions even for these small patterns. Direct-mapped by a hash of
+ * the entry and the text; texts that do not fit are not remembered. */
+typedef struct re_memo {
+	const re_entry *e;
+	unsigned char len;
+	bool match;
+	char text[46];
+} re_memo;
+
+static _Thread_local re_memo re_memos[256];
+
+static re_memo *memo_slot(const re_entry *e, const char *text, size_t len)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)e;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)text[i]) * 16777619u;
+	return &re_memos[h & 255];
+}
+
 void schema_thread_cache_free(void)
 {
+	memset(re_memos, 0, sizeof(re_memos));
 	for (size_t i = 0; i < re_count; i++) {
 		if (re_cache[i].ok)
 			regfree(&re_cache[i].re);
@@ -126,13 +149,24 @@ bool schema_match(const char *pattern, const char *text)
 	}
 	if (!e->ok)
 		return false;
-	if (e->relaxed_ok) {
-		if (regexec(&e->relaxed, text, 0, NULL, 0) != 0)
-			return false;
-		if (strlen(text) <= e->relaxed_max)
-			return true;
+	size_t len = strlen(text);
+	re_memo *m = len < sizeof(m->text) ? memo_slot(e, text, len) : NULL;
+	if (m && m->e == e && m->len == len && !memcmp(m->text, text, len))
+		return m->match;
+	bool match;
+	if (e->relaxed_ok && regexec(&e->relaxed, text, 0, NULL, 0) != 0)
+		match = false;
+	else if (e->relaxed_ok && len <= e->relaxed_max)
+		match = true;
+	else
+		match = regexec(&e->re, text, 0, NULL, 0) == 0;
+	if (m) {
+		m->e = e;
+		m->len = (unsigned char)len;
+		m->match = match;
+		memcpy(m->text, text, len);
 	}
-	return regexec(&e->re, text, 0, NULL, 0) == 0;
+	return match;
 }
 
 long long schema_parse_duration(const char *text)
