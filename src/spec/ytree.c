@@ -22,6 +22,7 @@ typedef struct builder {
 	int failed;  /* stop parsing */
 	int bad;     /* keep parsing to report more, but the document is invalid */
 	size_t ci, bi; /* a character index and its byte offset (marks move forward) */
+	bool ascii;    /* no multi-byte character: a character index is a byte offset */
 } builder;
 
 /* ---- memory: the nodes, their texts and item arrays live in an arena
@@ -94,8 +95,9 @@ static bool yaml_printable(unsigned cp)
 /* Returns 0 if valid; else fills line/col (1-based, col in characters) and
  * the message. Checked before libyaml, whose reader errors carry only a
  * byte offset and no character. */
-static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, char what[64])
+static int check_utf8(const char *s, size_t len, bool *ascii, unsigned *line, unsigned *col, char what[64])
 {
+	*ascii = true;
 	unsigned ln = 1, cl = 1, cp = 0;
 	size_t i = bom_len(s, len); /* not a column, as for libyaml */
 	while (i < len) {
@@ -119,6 +121,7 @@ static int check_utf8(const char *s, size_t len, unsigned *line, unsigned *col, 
 			i++, cl++;
 			continue;
 		}
+		*ascii = false;
 		if ((c & 0xE0) == 0xC0)
 			need = 1, cp = c & 0x1F;
 		else if ((c & 0xF0) == 0xE0)
@@ -253,6 +256,8 @@ static yscalar_type resolve_plain(const char *v)
 /* char_to_byte, incrementally: marks mostly move forward. */
 static size_t mark_byte(builder *b, const yaml_mark_t *m)
 {
+	if (b->ascii)
+		return bom_len(b->doc->text, b->doc->len) + m->index;
 	if (m->index < b->ci) {
 		b->ci = 0;
 		b->bi = bom_len(b->doc->text, b->doc->len);
@@ -480,7 +485,8 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 
 	unsigned line, col;
 	char what[64];
-	if (check_utf8(data, len, &line, &col, what))
+	bool ascii;
+	if (check_utf8(data, len, &ascii, &line, &col, what))
 		return diag_error(diags, file, line, col, NULL, "%s", what);
 
 	ydoc *doc = xcalloc(1, sizeof(*doc));
@@ -488,7 +494,7 @@ int ydoc_parse(ydoc **out, const char *file, const char *data, size_t len,
 	doc->text = xstrndup(data, len);
 	doc->len = len;
 
-	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0, 0, bom_len(doc->text, len) };
+	builder b = { doc, lim, diags, NULL, 0, 0, 0, 0, 0, 0, bom_len(doc->text, len), ascii };
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	size_t ndocs = 0;
