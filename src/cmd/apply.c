@@ -252,6 +252,7 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 
 	if (state_lock_acquire(&lock, state_dir, "apply", ctx->lock_timeout, &diags))
 		goto done;
+	runs_sweep_partial(state_dir);
 	/* re-plan under the lock: another apply (or lock) may have run meanwhile */
 	lockfile_free(&lock_file);
 	if (lockfile_load(&lock_file, ws->root, &diags))

@@ -240,6 +240,26 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+size_t runs_sweep_partial(const char *state_dir)
+{
+	char *rd = runs_dir(state_dir);
+	DIR *d = opendir(rd);
+	size_t removed = 0;
+	if (d) {
+		struct dirent *de;
+		strlist doomed = STRLIST_INIT;
+		while ((de = readdir(d)))
+			if (!strncmp(de->d_name, ".tmp-", 5))
+				strlist_add_owned(&doomed, fs_join(rd, de->d_name));
+		closedir(d);
+		for (size_t i = 0; i < doomed.count; i++)
+			removed += fs_remove_tree(doomed.items[i]) == 0;
+		strlist_free(&doomed);
+	}
+	free(rd);
+	return removed;
+}
+
 int runs_list(strlist *ids, const char *state_dir, diag_list *diags)
 {
 	(void)diags;

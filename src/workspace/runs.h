@@ -54,6 +54,11 @@ void run_record_set_str(run_record *r, const char *key, const char *value);
 void run_record_set_int(run_record *r, const char *key, long long value);
 void run_record_set_status(run_record *r, run_status s);
 
+/* Removes run folders left half-made (.tmp-<id>) by an apply killed
+ * between creating one and renaming it into place. Records are created only
+ * under the workspace lock, so the caller must hold it: then none of them is
+ * in progress. Returns how many were removed. */
+size_t runs_sweep_partial(const char *state_dir);
 /* Every run id in the state folder (sorted). */
 int runs_list(strlist *ids, const char *state_dir, diag_list *diags);
 /* A unique run id (or unique prefix) to the full id. */

@@ -45,3 +45,12 @@ assert_grep "^done" "$T/out"
 am_rc rc status --output json; assert_rc "$rc" 0 "status json"
 [ "$(json_get "$T/out" format_version)" = 1.0 ] || fail "json envelope"
 pass "status, logs"
+
+# A run folder left half-made by an apply killed between mkdir and rename
+# (.tmp-<id>) is swept by the next apply, under the lock; real runs stay.
+mkdir -p "$WS/.amlspec/runs/.tmp-e2e_1_deadbeef"
+printf '{}\n' > "$WS/.amlspec/runs/.tmp-e2e_1_deadbeef/run.json"
+am_rc rc apply run.yaml; assert_rc "$rc" 0 "apply with a partial run folder"
+[ ! -e "$WS/.amlspec/runs/.tmp-e2e_1_deadbeef" ] || fail "partial run folder not swept"
+[ -f "$(run_json "$id")" ] || fail "a real run folder was swept"
+pass "partial run folders swept"
