@@ -181,7 +181,8 @@ int catalog_load_dir(catalog *c, const char *dir, const char *display_dir, diag_
 			strlist_add(&names, de->d_name);
 	}
 	closedir(d);
-	qsort(names.items, names.count, sizeof(char *), cmp_cstr);
+	if (names.count > 1)
+		qsort(names.items, names.count, sizeof(char *), cmp_cstr);
 	int rc = AML_OK;
 	for (size_t i = 0; i < names.count; i++) {
 		char *path = fs_join(dir, names.items[i]);

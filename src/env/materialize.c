@@ -250,7 +250,8 @@ static void search_pyenv(py_search *s, const pyver *want, const char *versions_d
 		strlist_add(seen, de->d_name);
 	}
 	closedir(d);
-	qsort(seen->items, seen->count, sizeof(char *), cmp_version_names);
+	if (seen->count > 1)
+		qsort(seen->items, seen->count, sizeof(char *), cmp_version_names);
 	for (size_t i = 0; i < seen->count; i++) {
 		pyver v;
 		if (!pyver_parse(&v, seen->items[i], true) || !pyver_matches(want, &v))
