@@ -1,6 +1,5 @@
 /* amlspec fmt [--check] [--diff] [PATH...]: canonical layout for run specs and
  * amlspec.yaml, every comment kept (the rules are in src/spec/fmt.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,36 +32,6 @@ static bool fmt_candidate(const char *name)
 	return spec_is_spec_name(name) || !strcmp(name, "amlspec.yaml");
 }
 
-/* Folders are searched as validate does (spec/discover.c): hidden folders and
- * node_modules skipped, names sorted, so the order is deterministic. */
-static void walk(strlist *out, const char *dir, unsigned depth)
-{
-	if (depth > 32)
-		return;
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	strlist names = STRLIST_INIT;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && strcmp(de->d_name, "node_modules"))
-			strlist_add(&names, de->d_name);
-	closedir(d);
-	strlist_sort(&names);
-	for (size_t i = 0; i < names.count; i++) {
-		char *p = fs_join(dir, names.items[i]);
-		struct stat st;
-		if (lstat(p, &st) == 0) {
-			if (S_ISDIR(st.st_mode))
-				walk(out, p, depth + 1);
-			else if (S_ISREG(st.st_mode) && fmt_candidate(names.items[i]))
-				strlist_add(out, p);
-		}
-		free(p);
-	}
-	strlist_free(&names);
-}
-
 static void collect(strlist *files, int npaths, char **paths, diag_list *diags)
 {
 	static char *dot[] = { "." };
@@ -77,7 +46,7 @@ static void collect(strlist *files, int npaths, char **paths, diag_list *diags)
 		}
 		strlist found = STRLIST_INIT;
 		if (S_ISDIR(st.st_mode)) {
-			walk(&found, paths[i], 0);
+			spec_walk(&found, paths[i], fmt_candidate);
 			if (!found.count)
 				diag_warning(diags, paths[i], 0, 0, NULL,
 					     "no run.yaml, *.run.yaml or amlspec.yaml files found in this folder");

@@ -25,7 +25,7 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
-static void walk(strlist *out, const char *dir, unsigned depth)
+static void walk(strlist *out, const char *dir, bool (*want)(const char *name), unsigned depth)
 {
 	if (depth > 32)
 		return;
@@ -42,7 +42,7 @@ static void walk(strlist *out, const char *dir, unsigned depth)
 		if (de->d_name[0] == '.' || !strcmp(de->d_name, "node_modules"))
 			continue;
 		char kind = de->d_type == DT_DIR ? 'd' : de->d_type == DT_REG ? 'f' : de->d_type == DT_UNKNOWN ? '?' : 0;
-		if (!kind || (kind == 'f' && !spec_is_spec_name(de->d_name)))
+		if (!kind || (kind == 'f' && !want(de->d_name)))
 			continue;
 		if (n == alloc) {
 			alloc = alloc ? 2 * alloc : 16;
@@ -60,13 +60,18 @@ static void walk(strlist *out, const char *dir, unsigned depth)
 		if (kind == '?')
 			kind = lstat(p, &st) < 0 ? 0 : S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : 0;
 		if (kind == 'd')
-			walk(out, p, depth + 1);
-		else if (kind == 'f' && spec_is_spec_name(v[i].name))
+			walk(out, p, want, depth + 1);
+		else if (kind == 'f' && want(v[i].name))
 			strlist_add(out, p);
 		free(p);
 		free(v[i].name);
 	}
 	free(v);
+}
+
+void spec_walk(strlist *out, const char *dir, bool (*want)(const char *name))
+{
+	walk(out, dir, want, 0);
 }
 
 int spec_discover(strlist *out, const char *path, diag_list *diags)
@@ -76,7 +81,7 @@ int spec_discover(strlist *out, const char *path, diag_list *diags)
 		return diag_errno(diags, path, "cannot open");
 	if (S_ISDIR(st.st_mode)) {
 		size_t before = out->count;
-		walk(out, path, 0);
+		walk(out, path, spec_is_spec_name, 0);
 		if (out->count == before)
 			diag_warning(diags, path, 0, 0, NULL, "no run.yaml or *.run.yaml files found in this folder");
 		return AML_OK;

@@ -9,5 +9,8 @@
 
 int spec_discover(strlist *out, const char *path, diag_list *diags);
 bool spec_is_spec_name(const char *name);
+/* The search itself: files under dir whose name want() accepts, sorted, in
+ * folders other than hidden ones and node_modules; links are not followed. */
+void spec_walk(strlist *out, const char *dir, bool (*want)(const char *name));
 
 #endif
