@@ -18,10 +18,12 @@
 #ifndef AMLSPEC_DYNLIB_H
 #define AMLSPEC_DYNLIB_H
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct dynlib {
 	const char *soname;        /* as the build found it (CMakeLists.txt) */
@@ -33,6 +35,30 @@ typedef struct dynlib {
 } dynlib;
 
 #define DYNLIB_INIT(soname, package, resolve) { (soname), (package), (resolve), PTHREAD_MUTEX_INITIALIZER, 0, "" }
+
+/* Defines, in the one .c file of a table, its pointers, their resolver and
+ * the accessor `const type *accessor(void)` that opens the library on first
+ * use and ends the program when it cannot (dynlib_require). functions is
+ * the table's X-macro list. */
+#define DYNLIB_RESOLVE_ONE(f)                                                                                 \
+	if (!(*(void **)&dynlib_api.f = dlsym(h, #f))) {                                                       \
+		snprintf(why, len, "%s has no function " #f " (another version?)", dynlib_lib.soname);         \
+		return false;                                                                                  \
+	}
+#define DYNLIB_DEFINE(type, accessor, functions, soname, package)                                             \
+	static type dynlib_api;                                                                                \
+	static bool dynlib_resolve(void *h, char *why, size_t len);                                            \
+	static dynlib dynlib_lib = DYNLIB_INIT(soname, package, dynlib_resolve);                              \
+	static bool dynlib_resolve(void *h, char *why, size_t len)                                             \
+	{                                                                                                      \
+		functions(DYNLIB_RESOLVE_ONE) return true;                                                     \
+	}                                                                                                      \
+	const type *accessor(void)                                                                             \
+	{                                                                                                      \
+		if (atomic_load_explicit(&dynlib_lib.state, memory_order_acquire) != 1)                        \
+			dynlib_require(&dynlib_lib);                                                           \
+		return &dynlib_api;                                                                            \
+	}
 
 /* Opens the library once (thread-safe); true when its functions are ready,
  * else false with the reason in lib->why. */
