@@ -164,27 +164,17 @@ int cmd_apply(int argc, char **argv, cli *ctx)
 {
 	plan_opts opts = { 0 };
 	bool no_wait = false;
-	char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
+	char **paths = NULL;
 	int npaths = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			free(paths);
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (!strcmp(argv[i], "--rerun")) {
-			opts.rerun_all = true;
-		} else if (!strcmp(argv[i], "--no-wait")) {
-			no_wait = true;
-		} else if (!strcmp(argv[i], "--fatal-limits")) {
-			opts.fatal_limits = true;
-		} else if (argv[i][0] == '-') {
-			free(paths);
-			cli_error(ctx, "unknown option '%s'", argv[i]);
-			return cli_usage(ctx, usage);
-		} else {
-			paths[npaths++] = argv[i];
-		}
-	}
+	const cli_opt options[] = {
+		{ "--rerun", &opts.rerun_all, NULL },
+		{ "--no-wait", &no_wait, NULL },
+		{ "--fatal-limits", &opts.fatal_limits, NULL },
+		{ NULL, NULL, NULL },
+	};
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &paths, &npaths);
+	if (parsed >= 0)
+		return parsed;
 
 	specset set = SPECSET_INIT;
 	diag_list diags = DIAG_LIST_INIT;

@@ -13,24 +13,18 @@ static const char usage[] =
 
 int cmd_cancel(int argc, char **argv, cli *ctx)
 {
-	const char *id = NULL;
-	double grace = 10;
-	for (int i = 1; i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--grace", &missing))) {
-			grace = strtod(v, NULL);
-		} else if (missing || argv[i][0] == '-' || id) {
-			return cli_usage(ctx, usage);
-		} else {
-			id = argv[i];
-		}
-	}
+	const char *grace_text = NULL;
+	char **args = NULL;
+	int nargs = 0;
+	const cli_opt options[] = { { "--grace", NULL, &grace_text }, { NULL, NULL, NULL } };
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &args, &nargs);
+	if (parsed >= 0)
+		return parsed;
+	const char *id = nargs == 1 ? args[0] : NULL;
+	free(args);
 	if (!id)
 		return cli_usage(ctx, usage);
+	double grace = grace_text ? strtod(grace_text, NULL) : 10;
 	runcmd r = RUNCMD_INIT;
 	if (runcmd_open(&r, id, ctx))
 		return runcmd_close(&r), EXIT_FAIL;

@@ -1,6 +1,8 @@
 #include "cmd/cli.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
@@ -21,6 +23,59 @@ int cli_usage(const cli *ctx, const char *usage)
 	(void)ctx;
 	fprintf(stderr, "%s", usage);
 	return EXIT_USAGE;
+}
+
+/* arg is NAME or NAME=...: returns the text after '=' (or "" for NAME). */
+static const char *opt_matches(const char *names, const char *arg)
+{
+	size_t alen = strcspn(arg, "=");
+	for (const char *p = names; *p;) {
+		size_t n = strcspn(p, "|");
+		if (n == alen && !strncmp(p, arg, n))
+			return arg + alen + (arg[alen] == '=');
+		p += n + (p[n] == '|');
+	}
+	return NULL;
+}
+
+int cli_parse(cli *ctx, int argc, char **argv, const char *usage, const cli_opt *opts, char ***paths, int *npaths)
+{
+	*paths = xcalloc((size_t)argc + 1, sizeof(char *));
+	*npaths = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const cli_opt *o = NULL;
+		const char *rest = NULL;
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			free(*paths);
+			*paths = NULL;
+			fputs(usage, stdout);
+			return EXIT_OK;
+		}
+		if (arg[0] != '-') {
+			(*paths)[(*npaths)++] = argv[i];
+			continue;
+		}
+		for (const cli_opt *k = opts; k && k->name && !o; k++)
+			if ((rest = opt_matches(k->name, arg)) && (k->value || !*rest))
+				o = k;
+		if (o && o->flag) {
+			*o->flag = true;
+		} else if (o && arg[strcspn(arg, "=")] == '=') {
+			*o->value = rest;
+		} else if (o && i + 1 < argc) {
+			*o->value = argv[++i];
+		} else {
+			free(*paths);
+			*paths = NULL;
+			if (o)
+				cli_error(ctx, "option '%s' needs a value", arg);
+			else
+				cli_error(ctx, "unknown option '%s'", arg);
+			return cli_usage(ctx, usage);
+		}
+	}
+	return -1;
 }
 
 const char *cli_c(const cli *ctx, const char *code)

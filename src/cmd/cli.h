@@ -49,6 +49,21 @@ int cmd_supervise(int argc, char **argv, cli *ctx);
 /* Prints to stderr "amlspec <verb>: error: ..." and returns EXIT_FAIL. */
 int cli_error(const cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const cli *ctx, const char *usage);
+
+/* One option of a verb: a flag (sets *flag) or, with value, an option that
+ * takes one ("NAME V" or "NAME=V"). name may list aliases: "-out|--out". */
+typedef struct cli_opt {
+	const char *name;
+	bool *flag;
+	const char **value;
+} cli_opt;
+
+/* A verb's arguments: -h/--help prints usage; the options in opts (ending
+ * with a NULL name) are set; anything else starting with '-' is an error
+ * followed by the usage; the rest are paths, in a new array (*paths, freed
+ * by the caller, NULL when an exit code is returned). Returns -1 when the
+ * verb goes on, else the exit code to return. */
+int cli_parse(cli *ctx, int argc, char **argv, const char *usage, const cli_opt *opts, char ***paths, int *npaths);
 /* Prints diagnostics as text (stderr) with colour when enabled. */
 void cli_print_diags(const cli *ctx, const diag_list *diags, FILE *out);
 json_object *cli_diags_json(const diag_list *diags);

@@ -24,26 +24,23 @@ static const char usage[] =
 int cmd_export(int argc, char **argv, cli *ctx)
 {
 	const char *format = NULL, *target_name = NULL, *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if ((v = cli_opt_value(argc, argv, &i, "--format", &missing))) {
-			format = v;
-		} else if (!missing && (v = cli_opt_value(argc, argv, &i, "--target", &missing))) {
-			target_name = v;
-		} else if (missing) {
-			cli_error(ctx, "%s needs a value", argv[i]);
-			return cli_usage(ctx, usage);
-		} else if (argv[i][0] == '-' || path) {
-			cli_error(ctx, argv[i][0] == '-' ? "unknown option '%s'" : "one spec at a time ('%s')", argv[i]);
-			return cli_usage(ctx, usage);
-		} else {
-			path = argv[i];
-		}
+	char **args = NULL;
+	int nargs = 0;
+	const cli_opt options[] = {
+		{ "--format", NULL, &format },
+		{ "--target", NULL, &target_name },
+		{ NULL, NULL, NULL },
+	};
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &args, &nargs);
+	if (parsed >= 0)
+		return parsed;
+	path = nargs ? args[0] : NULL;
+	if (nargs > 1) {
+		cli_error(ctx, "one spec at a time ('%s')", args[1]);
+		free(args);
+		return cli_usage(ctx, usage);
 	}
+	free(args);
 	if (!format || !path) {
 		cli_error(ctx, "%s", !format ? "--format is required" : "a RUN.yaml is required");
 		return cli_usage(ctx, usage);

@@ -19,18 +19,18 @@ static const char usage[] =
 
 int cmd_import(int argc, char **argv, cli *ctx)
 {
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (argv[i][0] == '-' || path) {
-			cli_error(ctx, argv[i][0] == '-' ? "unknown option '%s'" : "one job file at a time ('%s')", argv[i]);
-			return cli_usage(ctx, usage);
-		} else {
-			path = argv[i];
-		}
+	char **args = NULL;
+	int nargs = 0;
+	int parsed = cli_parse(ctx, argc, argv, usage, NULL, &args, &nargs);
+	if (parsed >= 0)
+		return parsed;
+	const char *path = nargs ? args[0] : NULL;
+	if (nargs > 1) {
+		cli_error(ctx, "one job file at a time ('%s')", args[1]);
+		free(args);
+		return cli_usage(ctx, usage);
 	}
+	free(args);
 	if (!path) {
 		cli_error(ctx, "a JOB.yml is required");
 		return cli_usage(ctx, usage);

@@ -16,19 +16,14 @@ static const char usage[] =
 int cmd_logs(int argc, char **argv, cli *ctx)
 {
 	bool follow = false;
-	const char *id = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow")) {
-			follow = true;
-		} else if (argv[i][0] == '-' || id) {
-			return cli_usage(ctx, usage);
-		} else {
-			id = argv[i];
-		}
-	}
+	char **args = NULL;
+	int nargs = 0;
+	const cli_opt options[] = { { "-f|--follow", &follow, NULL }, { NULL, NULL, NULL } };
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &args, &nargs);
+	if (parsed >= 0)
+		return parsed;
+	const char *id = nargs == 1 ? args[0] : NULL;
+	free(args);
 	if (!id)
 		return cli_usage(ctx, usage);
 	runcmd rc_ = RUNCMD_INIT;

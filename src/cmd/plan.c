@@ -20,33 +20,17 @@ int cmd_plan(int argc, char **argv, cli *ctx)
 {
 	plan_opts opts = { 0 };
 	const char *out_file = NULL;
-	char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
+	char **paths = NULL;
 	int npaths = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			free(paths);
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (!strcmp(argv[i], "-out") || !strcmp(argv[i], "--out")) {
-			if (i + 1 >= argc) {
-				free(paths);
-				return cli_usage(ctx, usage);
-			}
-			out_file = argv[++i];
-		} else if (!strncmp(argv[i], "-out=", 5) || !strncmp(argv[i], "--out=", 6)) {
-			out_file = strchr(argv[i], '=') + 1;
-		} else if (!strcmp(argv[i], "--rerun")) {
-			opts.rerun_all = true;
-		} else if (!strcmp(argv[i], "--fatal-limits")) {
-			opts.fatal_limits = true;
-		} else if (argv[i][0] == '-') {
-			free(paths);
-			cli_error(ctx, "unknown option '%s'", argv[i]);
-			return cli_usage(ctx, usage);
-		} else {
-			paths[npaths++] = argv[i];
-		}
-	}
+	const cli_opt options[] = {
+		{ "-out|--out", NULL, &out_file },
+		{ "--rerun", &opts.rerun_all, NULL },
+		{ "--fatal-limits", &opts.fatal_limits, NULL },
+		{ NULL, NULL, NULL },
+	};
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &paths, &npaths);
+	if (parsed >= 0)
+		return parsed;
 	specset set = SPECSET_INIT;
 	diag_list diags = DIAG_LIST_INIT;
 	workspace *ws = NULL;

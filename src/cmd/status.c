@@ -235,24 +235,13 @@ static bool looks_like_run_id(const char *arg, const char *state_dir)
 
 int cmd_status(int argc, char **argv, cli *ctx)
 {
-	char **paths = xcalloc((size_t)argc + 1, sizeof(char *));
+	char **paths = NULL;
 	int npaths = 0;
 	bool refresh = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			free(paths);
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (!strcmp(argv[i], "--refresh")) {
-			refresh = true;
-		} else if (argv[i][0] == '-') {
-			free(paths);
-			cli_error(ctx, "unknown option '%s'", argv[i]);
-			return cli_usage(ctx, usage);
-		} else {
-			paths[npaths++] = argv[i];
-		}
-	}
+	const cli_opt options[] = { { "--refresh", &refresh, NULL }, { NULL, NULL, NULL } };
+	int parsed = cli_parse(ctx, argc, argv, usage, options, &paths, &npaths);
+	if (parsed >= 0)
+		return parsed;
 	runcmd r = RUNCMD_INIT;
 	if (runcmd_open_workspace(&r, ctx)) {
 		free(paths);
