@@ -11,7 +11,9 @@
 # alternately so that both see the same disk, page cache and CPU frequency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-am="$PWD/${1:-build}/amlspec"
+build=${1:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+am="$build/amlspec"
 [ -x "$am" ] || { echo "build first: $am missing" >&2; exit 1; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
