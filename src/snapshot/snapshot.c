@@ -538,8 +538,25 @@ static uint64_t rules_hash(const buf *rules)
  * More than the scan enters only costs a needless full snapshot; less would
  * miss new files, so when in doubt a folder is listed. fd is rel's folder
  * and is closed here. Returns -1 when a folder cannot be read. */
+static void record_rule_file(statcache_writer *w, int fd, const char *path, const char *shown, char present,
+			     char absent);
+
+/* In .gitignore mode, the .gitignore of a listed folder (fd; rel as in
+ * record_dirs): libgit2 reads the one of every folder it enters, and one
+ * that is not indexed (it ignores itself, or a parent's rules do) is listed
+ * nowhere else. Its absence needs no record: creating it changes the folder. */
+static void record_gitignore(statcache_writer *w, git_index *idx, int fd, buf *rel)
+{
+	size_t mark = rel->len;
+	struct stat st;
+	buf_puts(rel, ".gitignore");
+	if (!git_index_get_bypath(idx, rel->ptr, 0) && fstatat(fd, ".gitignore", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		record_rule_file(w, fd, ".gitignore", rel->ptr, SC_EXTRA, SC_ABSENT);
+	buf_truncate(rel, mark);
+}
+
 static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx, int fd, buf *rel,
-		       const char *store_rel)
+		       const char *store_rel, bool gitignores)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -549,6 +566,8 @@ static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx
 		close(fd);
 		return -1;
 	}
+	if (gitignores)
+		record_gitignore(w, idx, dirfd(d), rel);
 	while (rc == 0 && (de = readdir(d))) {
 		const char *name = de->d_name;
 		size_t mark = rel->len, pos;
@@ -581,36 +600,40 @@ static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx
 		statcache_writer_stat(w, SC_DIR, rel->ptr, &st);
 		buf_putc(rel, '/');
 		child = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		rc = child < 0 ? -1 : record_dirs(w, repo, idx, child, rel, store_rel);
+		rc = child < 0 ? -1 : record_dirs(w, repo, idx, child, rel, store_rel, gitignores);
 		buf_truncate(rel, mark);
 	}
 	closedir(d);
 	return rc;
 }
 
-/* Records a file whose content decides the rules, or its absence; a file
- * that is not a plain file (a link, whose target could change unseen) or
- * cannot be looked at makes the cache unusable. */
-static void record_rule_file(statcache_writer *w, int fd, const char *path, char present, char absent)
+/* Records a file whose content decides the rules (path, relative to fd;
+ * recorded as shown), or its absence; a file that is not a plain file (a
+ * link, whose target could change unseen) or cannot be looked at makes the
+ * cache unusable. */
+static void record_rule_file(statcache_writer *w, int fd, const char *path, const char *shown, char present,
+			     char absent)
 {
 	struct stat st;
-	if (fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-		statcache_writer_stat(w, present, path, &st);
-	else if (errno == ENOENT)
-		statcache_writer_absent(w, absent, path);
+	int err = fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW);
+	if (err == 0 && S_ISREG(st.st_mode))
+		statcache_writer_stat(w, present, shown, &st);
+	else if (err < 0 && errno == ENOENT)
+		statcache_writer_absent(w, absent, shown);
 	else
 		statcache_writer_taint(w);
 }
 
 /* Writes <index>.stat for the snapshot just taken. The files are the index
  * entries as libgit2 recorded them when it read their content (a fresh stat
- * would hide a change made after the read); folders and rule files are
- * looked at now, which is safe because anything changed since the snapshot
+ * would hide a change made after the read); folders and rule files (the
+ * .amlignore, the .gitignore of every listed folder, the store's config
+ * and excludes) are looked at now, which is safe because anything changed since the snapshot
  * started is too recent to be written (statcache.h). A cache is only an
  * optimisation: a failure here just leaves none. */
 static void save_stat_cache(git_repository *repo, git_index *idx, const char *src, const char *store_real,
 			    const char *idx_path, const git_oid *tree, const snapshot_info *counts, const buf *rules,
-			    bool amlignore, const strlist *ignored_gitignores, struct timespec started, unsigned window)
+			    bool amlignore, struct timespec started, unsigned window)
 {
 	static const char *const store_files[] = { "config", "info/exclude", PRIVATE_CONFIG };
 	char *path = xasprintf("%s.stat", idx_path), *store_rel = NULL;
@@ -640,20 +663,13 @@ static void save_stat_cache(git_repository *repo, git_index *idx, const char *sr
 		statcache_writer_file(&w, e->path, e->mode, e->file_size, e->ino, e->mtime.seconds, e->mtime.nanoseconds,
 				      e->ctime.seconds, e->ctime.nanoseconds);
 	}
-	record_rule_file(&w, rootfd, ".amlignore", SC_EXTRA, SC_ABSENT);
-	/* ignored .gitignore files count too ("path blob-id" lines) */
-	for (size_t i = 0; i < ignored_gitignores->count; i++) {
-		const char *line = ignored_gitignores->items[i];
-		char *p = xstrndup(line, strlen(line) - GIT_OID_HEXSZ - 1);
-		record_rule_file(&w, rootfd, p, SC_EXTRA, SC_ABSENT);
-		free(p);
-	}
+	record_rule_file(&w, rootfd, ".amlignore", ".amlignore", SC_EXTRA, SC_ABSENT);
 	for (size_t i = 0; i < sizeof(store_files) / sizeof(*store_files); i++)
-		record_rule_file(&w, storefd, store_files[i], SC_STORE, SC_STORE_ABSENT);
+		record_rule_file(&w, storefd, store_files[i], store_files[i], SC_STORE, SC_STORE_ABSENT);
 	statcache_writer_stat(&w, SC_DIR, ".", &root);
 	if (fs_is_within(src, store_real) && strcmp(src, store_real))
 		store_rel = xasprintf("%s/", store_real + strlen(src) + (src[strlen(src) - 1] == '/' ? 0 : 1));
-	if ((walkfd = dup(rootfd)) < 0 || record_dirs(&w, repo, idx, walkfd, &rel, store_rel) < 0)
+	if ((walkfd = dup(rootfd)) < 0 || record_dirs(&w, repo, idx, walkfd, &rel, store_rel, !amlignore) < 0)
 		statcache_writer_taint(&w);
 	statcache_writer_commit(&w, path);
 	statcache_writer_free(&w);
@@ -950,8 +966,8 @@ scan:
 	}
 	/* Also for a refused snapshot: the fast path judges links and limits
 	 * again, so it refuses the same way. */
-	save_stat_cache(repo, idx, src, store_real, idx_path, &tree, out, &rules, amlignore, &ignored_gitignores,
-			started, racy_window(opts));
+	save_stat_cache(repo, idx, src, store_real, idx_path, &tree, out, &rules, amlignore, started,
+			racy_window(opts));
 	if ((rc = verdict) < 0)
 		goto done;
 	git_oid_tostr(out->tree_id, sizeof(out->tree_id), &tree);

@@ -1282,6 +1282,15 @@ static void test_stat_cache_ignore_files(void **state)
 	assert_true(tree_has(fx, after.tree_id, "notes.txt"));
 	remove_path(fx, ".amlignore");
 
+	/* a folder whose .gitignore leaves out everything in it, itself too */
+	write_file(fx, "all/.gitignore", "*\n", 0644);
+	write_file(fx, "all/keep.txt", "k\n", 0644);
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, "all/keep.txt"));
+	write_file(fx, "all/.gitignore", "*\n!keep.txt\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_true(tree_has(fx, after.tree_id, "all/keep.txt"));
+
 	/* libgit2 reads the store's info/exclude too: the fast path steps
 	 * aside. (What the full snapshot then makes of it is its own business:
 	 * its rules fingerprint leaves that file out, so files already indexed
