@@ -533,13 +533,22 @@ static uint64_t rules_hash(const buf *rules)
 	return h;
 }
 
-/* Records every folder under rel (relative, "" or ending in '/') that a scan
- * can enter: those the rules do not ignore, and any that holds indexed files.
- * More than the scan enters only costs a needless full snapshot; less would
- * miss new files, so when in doubt a folder is listed. fd is rel's folder
- * and is closed here. Returns -1 when a folder cannot be read. */
+/* Records a file whose content decides the rules (path, relative to fd;
+ * recorded as shown), or its absence; a file that is not a plain file (a
+ * link, whose target could change unseen) or cannot be looked at makes the
+ * cache unusable. */
 static void record_rule_file(statcache_writer *w, int fd, const char *path, const char *shown, char present,
-			     char absent);
+			     char absent)
+{
+	struct stat st;
+	int err = fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW);
+	if (err == 0 && S_ISREG(st.st_mode))
+		statcache_writer_stat(w, present, shown, &st);
+	else if (err < 0 && errno == ENOENT)
+		statcache_writer_absent(w, absent, shown);
+	else
+		statcache_writer_taint(w);
+}
 
 /* In .gitignore mode, the .gitignore of a listed folder (fd; rel as in
  * record_dirs): libgit2 reads the one of every folder it enters, and one
@@ -555,6 +564,12 @@ static void record_gitignore(statcache_writer *w, git_index *idx, int fd, buf *r
 	buf_truncate(rel, mark);
 }
 
+/* Records every folder under rel (relative, "" or ending in '/') that a scan
+ * can enter: those the rules do not ignore, and any that holds indexed files.
+ * More than the scan enters only costs a needless full snapshot; less would
+ * miss new files, so when in doubt a folder is listed. fd is rel's folder
+ * and is closed here. With gitignores, also
+ * their .gitignore files. Returns -1 when a folder cannot be read. */
 static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx, int fd, buf *rel,
 		       const char *store_rel, bool gitignores)
 {
@@ -607,30 +622,13 @@ static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx
 	return rc;
 }
 
-/* Records a file whose content decides the rules (path, relative to fd;
- * recorded as shown), or its absence; a file that is not a plain file (a
- * link, whose target could change unseen) or cannot be looked at makes the
- * cache unusable. */
-static void record_rule_file(statcache_writer *w, int fd, const char *path, const char *shown, char present,
-			     char absent)
-{
-	struct stat st;
-	int err = fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW);
-	if (err == 0 && S_ISREG(st.st_mode))
-		statcache_writer_stat(w, present, shown, &st);
-	else if (err < 0 && errno == ENOENT)
-		statcache_writer_absent(w, absent, shown);
-	else
-		statcache_writer_taint(w);
-}
-
 /* Writes <index>.stat for the snapshot just taken. The files are the index
  * entries as libgit2 recorded them when it read their content (a fresh stat
  * would hide a change made after the read); folders and rule files (the
- * .amlignore, the .gitignore of every listed folder, the store's config
- * and excludes) are looked at now, which is safe because anything changed since the snapshot
- * started is too recent to be written (statcache.h). A cache is only an
- * optimisation: a failure here just leaves none. */
+ * .amlignore, the .gitignore of every listed folder, the store's config and
+ * excludes) are looked at now, which is safe because anything changed since
+ * the snapshot started is too recent to be written (statcache.h). A cache is
+ * only an optimisation: a failure here just leaves none. */
 static void save_stat_cache(git_repository *repo, git_index *idx, const char *src, const char *store_real,
 			    const char *idx_path, const git_oid *tree, const snapshot_info *counts, const buf *rules,
 			    bool amlignore, struct timespec started, unsigned window)
