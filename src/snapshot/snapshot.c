@@ -10,24 +10,32 @@
  *    stale stat data so a touched but unchanged file is hashed once, not
  *    on every run); only those paths are hashed and written;
  *  - the ignore rules are libgit2's, steered with internal rules, which
- *    libgit2 consults before any ignore file (see ignore_rules()).
+ *    libgit2 consults before any ignore file (see ignore_rules());
+ *  - before any of that, the stat cache (statcache.h, fast_path()) answers
+ *    for a source that has not changed since the last full snapshot, with
+ *    fstatat calls only: a `plan` of an unchanged tree does not start
+ *    libgit2 at all. Every full snapshot rewrites it (save_stat_cache()).
  *
  * Every entry point pairs amlgit_init() with amlgit_shutdown():
  * libgit2 counts them itself, so this stays balanced whatever else in the
  * process uses libgit2, and nothing is left behind for valgrind. */
 #include "snapshot/snapshot.h"
+#include "snapshot/statcache.h"
 #include "util/git.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/crypto_dyn.h"
 #include "util/fs.h"
 #include "util/git2_dyn.h"
 #include "util/strlist.h"
@@ -472,14 +480,27 @@ static int check_limits(const snapshot_info *info, const snapshot_opts *opts, co
 	return rc;
 }
 
-/* The private index for one source directory. */
+/* The private index for one source directory: <store>/amlspec/index-<key>,
+ * the key being the start of the id git gives src's path as a blob. Hashed
+ * with OpenSSL rather than git_odb_hash: the stat cache's fast path finds
+ * its file from the same name without starting libgit2. NULL only if
+ * OpenSSL cannot hash. */
 static char *index_path(const char *gitdir, const char *src)
 {
-	git_oid id;
-	char hex[GIT_OID_HEXSZ + 1];
-	git_odb_hash(&id, src, strlen(src), GIT_OBJECT_BLOB);
-	git_oid_tostr(hex, sizeof(hex), &id);
-	hex[16] = '\0';
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char head[32], hex[17];
+	size_t len = strlen(src);
+	int hlen = snprintf(head, sizeof(head), "blob %zu", len) + 1; /* with its NUL, as git hashes it */
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) && EVP_DigestUpdate(ctx, head, (size_t)hlen) &&
+		  EVP_DigestUpdate(ctx, src, len) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen >= 8;
+
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return xasprintf("%s/" PRIVATE_DIR "/index-%s", gitdir, hex);
 }
 
@@ -487,6 +508,232 @@ static bool same_file(const char *a, const char *b)
 {
 	struct stat sa, sb;
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* ---- the stat cache (statcache.h) ---- */
+
+static unsigned racy_window(const snapshot_opts *opts)
+{
+	return opts->racy_ms ? opts->racy_ms : STATCACHE_WINDOW_MS;
+}
+
+/* The rules as this build makes them (fixed exclusions included) and the
+ * version of their meaning: a cache from another build, or one whose
+ * .amlignore now reads differently, does not apply. */
+static uint64_t rules_hash(const buf *rules)
+{
+	buf b = BUF_INIT;
+	uint64_t h;
+	buf_puts(&b, RULES_VERSION);
+	buf_add(&b, rules->ptr, rules->len);
+	h = statcache_hash(b.ptr, b.len);
+	buf_free(&b);
+	return h;
+}
+
+/* Records a file whose content decides the rules (path, relative to fd;
+ * recorded as shown), or its absence; a file that is not a plain file (a
+ * link, whose target could change unseen) or cannot be looked at makes the
+ * cache unusable. */
+static void record_rule_file(statcache_writer *w, int fd, const char *path, const char *shown, char present,
+			     char absent)
+{
+	struct stat st;
+	int err = fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW);
+	if (err == 0 && S_ISREG(st.st_mode))
+		statcache_writer_stat(w, present, shown, &st);
+	else if (err < 0 && errno == ENOENT)
+		statcache_writer_absent(w, absent, shown);
+	else
+		statcache_writer_taint(w);
+}
+
+/* In .gitignore mode, the .gitignore of a listed folder (fd; rel as in
+ * record_dirs): libgit2 reads the one of every folder it enters, and one
+ * that is not indexed (it ignores itself, or a parent's rules do) is listed
+ * nowhere else. Its absence needs no record: creating it changes the folder. */
+static void record_gitignore(statcache_writer *w, git_index *idx, int fd, buf *rel)
+{
+	size_t mark = rel->len;
+	struct stat st;
+	buf_puts(rel, ".gitignore");
+	if (!git_index_get_bypath(idx, rel->ptr, 0) && fstatat(fd, ".gitignore", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		record_rule_file(w, fd, ".gitignore", rel->ptr, SC_EXTRA, SC_ABSENT);
+	buf_truncate(rel, mark);
+}
+
+/* Records every folder under rel (relative, "" or ending in '/') that a scan
+ * can enter: those the rules do not ignore, and any that holds indexed files.
+ * More than the scan enters only costs a needless full snapshot; less would
+ * miss new files, so when in doubt a folder is listed. fd is rel's folder
+ * and is closed here. With gitignores, also
+ * their .gitignore files. Returns -1 when a folder cannot be read. */
+static int record_dirs(statcache_writer *w, git_repository *repo, git_index *idx, int fd, buf *rel,
+		       const char *store_rel, bool gitignores)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	if (gitignores)
+		record_gitignore(w, idx, dirfd(d), rel);
+	while (rc == 0 && (de = readdir(d))) {
+		const char *name = de->d_name;
+		size_t mark = rel->len, pos;
+		struct stat st;
+		int ign = 0, child;
+		if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, ".git"))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue; /* links to folders are links: never entered */
+		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -1; /* gone while we looked: too recent to trust anyway */
+			break;
+		}
+		if (!S_ISDIR(st.st_mode))
+			continue;
+		/* the fixed exclusions: never scanned, and changing all the time */
+		if (!mark && (!strcmp(name, ".amlspec") || !strcmp(name, "outputs")))
+			continue;
+		buf_puts(rel, name);
+		buf_putc(rel, '/');
+		if ((store_rel && !strcmp(rel->ptr, store_rel)) ||
+		    (git_index_find_prefix(&pos, idx, rel->ptr) != 0 &&
+		     (git_ignore_path_is_ignored(&ign, repo, rel->ptr) < 0 || ign))) {
+			/* ignored (an ignored folder's parents were not: we only
+			 * get here through folders that are walked) */
+			buf_truncate(rel, mark);
+			continue;
+		}
+		buf_truncate(rel, rel->len - 1);
+		statcache_writer_stat(w, SC_DIR, rel->ptr, &st);
+		buf_putc(rel, '/');
+		child = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = child < 0 ? -1 : record_dirs(w, repo, idx, child, rel, store_rel, gitignores);
+		buf_truncate(rel, mark);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Writes <index>.stat for the snapshot just taken. The files are the index
+ * entries as libgit2 recorded them when it read their content (a fresh stat
+ * would hide a change made after the read); folders and rule files (the
+ * .amlignore, the .gitignore of every listed folder, the store's config and
+ * excludes) are looked at now, which is safe because anything changed since
+ * the snapshot started is too recent to be written (statcache.h). A cache is
+ * only an optimisation: a failure here just leaves none. */
+static void save_stat_cache(git_repository *repo, git_index *idx, const char *src, const char *store_real,
+			    const char *idx_path, const git_oid *tree, const snapshot_info *counts, const buf *rules,
+			    bool amlignore, struct timespec started, unsigned window)
+{
+	static const char *const store_files[] = { "config", "info/exclude", PRIVATE_CONFIG };
+	char *path = xasprintf("%s.stat", idx_path), *store_rel = NULL;
+	statcache_writer w;
+	struct stat root;
+	buf rel = BUF_INIT;
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t n = git_index_entrycount(idx);
+	int rootfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), storefd = -1, walkfd;
+
+	if (rootfd < 0 || fstat(rootfd, &root) < 0 ||
+	    (storefd = open(store_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		unlink(path);
+		goto done;
+	}
+	git_oid_tostr(hex, sizeof(hex), tree);
+	statcache_writer_init(&w, src, store_real, hex, counts->files, counts->bytes, amlignore, rules_hash(rules),
+			      started, window, &root);
+	for (size_t i = 0; i < n; i++) {
+		const git_index_entry *e = git_index_get_byindex(idx, i);
+		if (!strcmp(e->path, RULES_ENTRY))
+			continue;
+		/* not a file of ours, or a link whose target holds rules */
+		if (e->mode == GIT_FILEMODE_COMMIT || GIT_INDEX_ENTRY_STAGE(e) != 0 ||
+		    (!amlignore && e->mode == GIT_FILEMODE_LINK && is_gitignore_path(e->path)))
+			statcache_writer_taint(&w);
+		statcache_writer_file(&w, e->path, e->mode, e->file_size, e->ino, e->mtime.seconds, e->mtime.nanoseconds,
+				      e->ctime.seconds, e->ctime.nanoseconds);
+	}
+	record_rule_file(&w, rootfd, ".amlignore", ".amlignore", SC_EXTRA, SC_ABSENT);
+	for (size_t i = 0; i < sizeof(store_files) / sizeof(*store_files); i++)
+		record_rule_file(&w, storefd, store_files[i], store_files[i], SC_STORE, SC_STORE_ABSENT);
+	statcache_writer_stat(&w, SC_DIR, ".", &root);
+	if (fs_is_within(src, store_real) && strcmp(src, store_real))
+		store_rel = xasprintf("%s/", store_real + strlen(src) + (src[strlen(src) - 1] == '/' ? 0 : 1));
+	if ((walkfd = dup(rootfd)) < 0 || record_dirs(&w, repo, idx, walkfd, &rel, store_rel, !amlignore) < 0)
+		statcache_writer_taint(&w);
+	statcache_writer_commit(&w, path);
+	statcache_writer_free(&w);
+done:
+	if (storefd >= 0)
+		close(storefd);
+	if (rootfd >= 0)
+		close(rootfd);
+	buf_free(&rel);
+	free(store_rel);
+	free(path);
+}
+
+/* The fast path: when the source is exactly as the last full snapshot left
+ * it (statcache_matches), that snapshot's tree is the answer, and libgit2 is
+ * not started. What is judged on the whole snapshot rather than on files is
+ * judged again: links (a link can come to point outside through a folder
+ * the scan does not enter) and the limits (the options may differ). true:
+ * decided, *rc and out are set; false: take the full snapshot. A cache found
+ * stale is removed here, before the full snapshot changes the index. */
+static bool fast_path(int *rc, snapshot_info *out, const snapshot_opts *opts, const char *src, const char *display,
+		      diag_list *diags)
+{
+	char *store_real = fs_realpath(opts->store), *idx = NULL, *path = NULL;
+	statcache sc;
+	buf rules = BUF_INIT;
+	diag_list quiet = DIAG_LIST_INIT;
+	size_t links_bad = 0;
+	bool hit = false, amlignore = false;
+
+	if (!store_real || !(idx = index_path(store_real, src)))
+		goto done;
+	path = xasprintf("%s.stat", idx);
+	if (statcache_load(&sc, path) < 0) {
+		if (errno != ENOENT)
+			unlink(path); /* damaged */
+		goto done;
+	}
+	/* (an unreadable .amlignore: the full snapshot says so) */
+	if (ignore_rules(&rules, &amlignore, src, store_real, display, &quiet) < 0 || amlignore != sc.amlignore ||
+	    rules_hash(&rules) != sc.rules || !statcache_matches(&sc, src, store_real, racy_window(opts)) ||
+	    !statcache_object_stored(store_real, sc.tree_id)) {
+		unlink(path);
+		statcache_free(&sc);
+		goto done;
+	}
+	hit = true;
+	for (size_t i = 0; i < sc.count; i++)
+		if (sc.recs[i].kind == SC_FILE && sc.recs[i].mode == GIT_FILEMODE_LINK &&
+		    check_link(src, sc.recs[i].path, display, diags) < 0)
+			links_bad++;
+	out->files = sc.files;
+	out->bytes = sc.bytes;
+	*rc = links_bad ? AML_EINVALID : check_limits(out, opts, display, diags);
+	if (*rc == AML_OK) {
+		memcpy(out->tree_id, sc.tree_id, sizeof(out->tree_id));
+		out->from_cache = true;
+	} else {
+		memset(out, 0, sizeof(*out));
+	}
+	statcache_free(&sc);
+done:
+	diag_list_free(&quiet);
+	buf_free(&rules);
+	free(path);
+	free(idx);
+	free(store_real);
+	return hit;
 }
 
 int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diags)
@@ -505,8 +752,12 @@ int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diag
 	const git_index_entry *fp_entry;
 	size_t n, cached, changes = 0, links_bad = 0, unreadable = 0;
 	int rc = AML_OK, verdict, err;
+	struct timespec started;
 
 	memset(out, 0, sizeof(*out));
+	/* Before anything is looked at: the stat cache written at the end
+	 * trusts only what had not changed for a while by then. */
+	clock_gettime(CLOCK_REALTIME, &started);
 	if (!opts || !opts->store || !opts->source_dir) {
 		diag_error(diags, NULL, 0, 0, NULL, "snapshot: store and source_dir are required");
 		return AML_EINVALID;
@@ -517,6 +768,8 @@ int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diag
 			 : diag_errno(diags, display, "cannot open source directory");
 		goto done;
 	}
+	if (fast_path(&rc, out, opts, src, display, diags))
+		goto done;
 	if ((rc = lib_init(diags)) < 0)
 		goto done;
 	inited = true;
@@ -547,7 +800,10 @@ int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diag
 	 * timestamp that git's racy-file check relies on is kept), then rename
 	 * it over the shared one: concurrent snapshots never contend for
 	 * index.lock, and the last one to finish leaves its cache. */
-	idx_path = index_path(store_real, src);
+	if (!(idx_path = index_path(store_real, src))) {
+		rc = diag_error(diags, display, 0, 0, NULL, "cannot hash the source path (OpenSSL: no SHA-1)");
+		goto done;
+	}
 	idx_tmp = tmp_name(idx_path);
 	unlink(idx_tmp); /* left by a crashed process that had our pid */
 	if (link(idx_path, idx_tmp) < 0 && errno != ENOENT) {
@@ -704,6 +960,10 @@ scan:
 			goto done;
 		}
 	}
+	/* Also for a refused snapshot: the fast path judges links and limits
+	 * again, so it refuses the same way. */
+	save_stat_cache(repo, idx, src, store_real, idx_path, &tree, out, &rules, amlignore, started,
+			racy_window(opts));
 	if ((rc = verdict) < 0)
 		goto done;
 	git_oid_tostr(out->tree_id, sizeof(out->tree_id), &tree);

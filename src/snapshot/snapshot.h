@@ -22,12 +22,15 @@ typedef struct snapshot_opts {
 	bool fatal_limits;        /* limits are errors instead of warnings */
 	uint64_t warn_bytes;      /* 0: SNAPSHOT_WARN_BYTES (tests use small numbers) */
 	uint64_t warn_files;      /* 0: SNAPSHOT_WARN_FILES */
+	unsigned racy_ms;         /* 0: 2000. The stat cache trusts no file or folder changed less
+				   * than this before a full snapshot (tests use less) */
 } snapshot_opts;
 
 typedef struct snapshot_info {
 	char tree_id[41];         /* hex of the root tree */
 	uint64_t files;
 	uint64_t bytes;
+	bool from_cache;          /* answered by the stat cache, without libgit2 */
 } snapshot_info;
 
 /* Ignore rules: <src>/.amlignore when present, else <src>/.gitignore (and
@@ -46,7 +49,16 @@ typedef struct snapshot_info {
  * re-include what a parent's .gitignore excluded (libgit2 issue #7284).
  * The store keeps a private index per source (store/amlspec/index-*), the
  * stat cache that makes unchanged files free; concurrent snapshots are safe.
- * Each call initialises libgit2 for its own duration (about 4 ms with
+ *
+ * Beside it, index-*.stat is a stat signature of the whole source as the
+ * last full snapshot saw it: every folder the scan entered, every file with
+ * the stat data it had when read, and the files behind the ignore rules.
+ * When all of it still matches (one fstatat per entry, on several threads,
+ * no libgit2), the recorded tree is the answer (from_cache), after the
+ * symbolic links and the limits are checked again. Anything else (a
+ * difference, a change less than racy_ms before that snapshot, a missing
+ * tree object, a damaged file) takes the full snapshot, which rewrites it.
+ * The full snapshot initialises libgit2 for its own duration (about 4 ms with
  * Debian's build, which loads the CA bundle): a program making many calls
  * may hold git_libgit2_init() around them. */
 int snapshot_take(snapshot_info *out, const snapshot_opts *opts, diag_list *diags);

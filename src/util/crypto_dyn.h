@@ -10,7 +10,7 @@
 #define AMLSPEC_CRYPTO_FUNCTIONS(X) \
 	X(EVP_Digest) X(EVP_DigestFinal_ex) X(EVP_DigestInit_ex) \
 	X(EVP_DigestUpdate) X(EVP_EncodeBlock) X(EVP_MD_CTX_free) \
-	X(EVP_MD_CTX_new) X(EVP_md5) X(EVP_sha256)
+	X(EVP_MD_CTX_new) X(EVP_md5) X(EVP_sha1) X(EVP_sha256)
 
 struct amlspec_crypto {
 #define AMLSPEC_DYN_DECLARE(f) __typeof__(f) *f;
@@ -31,6 +31,7 @@ const struct amlspec_crypto *amlspec_crypto(void);
 #define EVP_MD_CTX_free (amlspec_crypto()->EVP_MD_CTX_free)
 #define EVP_MD_CTX_new (amlspec_crypto()->EVP_MD_CTX_new)
 #define EVP_md5 (amlspec_crypto()->EVP_md5)
+#define EVP_sha1 (amlspec_crypto()->EVP_sha1)
 #define EVP_sha256 (amlspec_crypto()->EVP_sha256)
 #endif
 

@@ -18,7 +18,7 @@
 	X(git_diff_get_delta) X(git_diff_index_to_workdir) X(git_diff_num_deltas) \
 	X(git_diff_tree_to_tree) X(git_error_last) X(git_ignore_add_rule) \
 	X(git_ignore_path_is_ignored) X(git_index_add) X(git_index_add_bypath) \
-	X(git_index_clear) X(git_index_entrycount) X(git_index_free) \
+	X(git_index_clear) X(git_index_entrycount) X(git_index_find_prefix) X(git_index_free) \
 	X(git_index_get_byindex) X(git_index_get_bypath) X(git_index_new) \
 	X(git_index_open) X(git_index_remove) X(git_index_remove_bypath) \
 	X(git_index_write) X(git_index_write_tree) X(git_libgit2_init) X(git_libgit2_version) \
@@ -82,6 +82,7 @@ const struct amlspec_git2 *amlspec_git2(void);
 #define git_index_add_bypath (amlspec_git2()->git_index_add_bypath)
 #define git_index_clear (amlspec_git2()->git_index_clear)
 #define git_index_entrycount (amlspec_git2()->git_index_entrycount)
+#define git_index_find_prefix (amlspec_git2()->git_index_find_prefix)
 #define git_index_free (amlspec_git2()->git_index_free)
 #define git_index_get_byindex (amlspec_git2()->git_index_get_byindex)
 #define git_index_get_bypath (amlspec_git2()->git_index_get_bypath)

@@ -260,7 +260,8 @@ static bool diags_mention(const diag_list *d, diag_severity sev, const char *wha
 
 static char *index_file(const fixture *fx)
 {
-	char *pattern = xasprintf("%s/amlspec/index-*", fx->store);
+	/* the index, not its stat cache (index-*.stat) */
+	char *pattern = xasprintf("%s/amlspec/index-????????????????", fx->store);
 	glob_t g;
 	char *path = NULL;
 	if (glob(pattern, 0, NULL, &g) == 0) {
@@ -1094,6 +1095,459 @@ static void test_bad_input(void **state)
 	diag_list_free(&diags);
 }
 
+/* ---- the stat cache (index-*.stat): the fast path must give exactly what a
+ * full snapshot gives, and must step aside whenever anything changed ---- */
+
+/* A short racy window, so that tests need not wait 2 s for their files to
+ * settle; test_stat_cache_racy_window checks the real one. */
+enum { TEST_RACY_MS = 100 };
+
+static void settle(void)
+{
+	usleep((TEST_RACY_MS + 60) * 1000);
+}
+
+static char *stat_file(const fixture *fx)
+{
+	char *idx = index_file(fx);
+	char *p;
+	assert_non_null(idx);
+	p = xasprintf("%s.stat", idx);
+	free(idx);
+	return p;
+}
+
+static int take_racy(const fixture *fx, snapshot_info *info, unsigned racy_ms, diag_list *diags)
+{
+	snapshot_opts opts = { .racy_ms = racy_ms };
+	return take_opts(fx, info, &opts, diags);
+}
+
+/* A snapshot that must succeed, and whose answer must be what a full
+ * snapshot gives (the stat cache removed first). Returns whether the first
+ * one came from the stat cache. */
+static bool take_checked(fixture *fx, snapshot_info *info)
+{
+	snapshot_info full;
+	diag_list diags = DIAG_LIST_INIT;
+	assert_int_equal(take_racy(fx, info, TEST_RACY_MS, &diags), 0);
+	assert_int_equal(diags.count, 0);
+	char *sc = stat_file(fx);
+	unlink(sc);
+	free(sc);
+	assert_int_equal(take_racy(fx, &full, TEST_RACY_MS, &diags), 0);
+	assert_int_equal(diags.count, 0);
+	assert_false(full.from_cache);
+	assert_string_equal(info->tree_id, full.tree_id);
+	assert_int_equal(info->files, full.files);
+	assert_int_equal(info->bytes, full.bytes);
+	return info->from_cache;
+}
+
+/* Lets the source settle, then makes sure the next snapshot of it comes
+ * from the stat cache: the change a test makes next is then the only
+ * reason for the fast path to step aside. (Twice: the first snapshot may
+ * create the store, whose files are then too recent as well.) */
+static void prime(fixture *fx, snapshot_info *info)
+{
+	snapshot_info first;
+	settle();
+	take_checked(fx, &first);
+	settle();
+	take_checked(fx, &first);
+	assert_true(take_checked(fx, info));
+	assert_string_equal(info->tree_id, first.tree_id);
+}
+
+/* After a change: not from the cache, the full snapshot's answer, and (in
+ * .gitignore mode) git's. */
+static void expect_rescan(fixture *fx, snapshot_info *info, bool compare_git)
+{
+	assert_false(take_checked(fx, info));
+	if (compare_git) {
+		char expect[41];
+		git_write_tree_of(fx, expect);
+		assert_string_equal(info->tree_id, expect);
+	}
+}
+
+static void test_stat_cache_unchanged_and_content(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	struct stat st;
+
+	populate_sample(fx);
+	prime(fx, &before);
+	/* next to the index, named after it */
+	char *sc = stat_file(fx);
+	assert_int_equal(stat(sc, &st), 0);
+	free(sc);
+	/* a file rewritten with other bytes of the same size */
+	write_file(fx, "train.py", "print('TRAIN')\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_string_not_equal(after.tree_id, before.tree_id);
+	/* the full snapshot left a cache that is used again */
+	settle();
+	take_checked(fx, &after);
+	assert_true(take_checked(fx, &after));
+}
+
+static void test_stat_cache_new_and_deleted_files(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+
+	populate_sample(fx);
+	write_file(fx, "logs/a.log", "ignored\n", 0644); /* logs/: only ignored files... */
+	remove_path(fx, "logs/train.txt");
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, "logs/a.log"));
+	/* ... and then one that is not */
+	write_file(fx, "logs/new.txt", "n\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_true(tree_has(fx, after.tree_id, "logs/new.txt"));
+
+	/* a new file in a new subfolder of a subfolder */
+	prime(fx, &before);
+	write_file(fx, "pkg/sub/deeper/new.py", "n\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_true(tree_has(fx, after.tree_id, "pkg/sub/deeper/new.py"));
+
+	/* a new file in a folder that held no file at all */
+	char *empty = fs_join(fx->src, "empty/inner");
+	assert_int_equal(fs_mkdirs(empty, 0755), 0);
+	free(empty);
+	prime(fx, &before);
+	write_file(fx, "empty/inner/x.py", "x\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_true(tree_has(fx, after.tree_id, "empty/inner/x.py"));
+
+	/* a deleted file */
+	prime(fx, &before);
+	remove_path(fx, "pkg/model.py");
+	expect_rescan(fx, &after, true);
+	assert_false(tree_has(fx, after.tree_id, "pkg/model.py"));
+}
+
+static void test_stat_cache_mode_change(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	char mode[7];
+
+	populate_sample(fx);
+	prime(fx, &before);
+	char *p = fs_join(fx->src, "train.py");
+	assert_int_equal(chmod(p, 0755), 0);
+	free(p);
+	expect_rescan(fx, &after, true);
+	tree_mode(fx, after.tree_id, "train.py", mode);
+	assert_string_equal(mode, "100755");
+}
+
+static void test_stat_cache_ignore_files(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+
+	populate_sample(fx);
+	write_file(fx, "notes.txt", "n\n", 0644);
+	/* .amlignore created */
+	prime(fx, &before);
+	write_file(fx, ".amlignore", "*.txt\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_false(tree_has(fx, after.tree_id, "notes.txt"));
+	assert_true(tree_has(fx, after.tree_id, "debug.log")); /* the .gitignore no longer applies */
+	/* edited, same size */
+	prime(fx, &before);
+	write_file(fx, ".amlignore", "*.log\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_true(tree_has(fx, after.tree_id, "notes.txt"));
+	assert_false(tree_has(fx, after.tree_id, "debug.log"));
+	/* deleted */
+	prime(fx, &before);
+	remove_path(fx, ".amlignore");
+	expect_rescan(fx, &after, true);
+	assert_false(tree_has(fx, after.tree_id, "debug.log"));
+
+	/* an .amlignore that leaves itself out is no indexed file: its own
+	 * record (and the rules' hash) must tell an edit */
+	write_file(fx, ".amlignore", "*.txt\n.amlignore\n", 0644);
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, ".amlignore"));
+	assert_false(tree_has(fx, before.tree_id, "notes.txt"));
+	write_file(fx, ".amlignore", "*.log\n.amlignore\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_true(tree_has(fx, after.tree_id, "notes.txt"));
+	remove_path(fx, ".amlignore");
+
+	/* a folder whose .gitignore leaves out everything in it, itself too */
+	write_file(fx, "all/.gitignore", "*\n", 0644);
+	write_file(fx, "all/keep.txt", "k\n", 0644);
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, "all/keep.txt"));
+	write_file(fx, "all/.gitignore", "*\n!keep.txt\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_true(tree_has(fx, after.tree_id, "all/keep.txt"));
+
+	/* libgit2 reads the store's info/exclude too: the fast path steps
+	 * aside. (What the full snapshot then makes of it is its own business:
+	 * its rules fingerprint leaves that file out, so files already indexed
+	 * stay.) */
+	prime(fx, &before);
+	tu_write(fx->store, "info/exclude", "notes.txt\n");
+	expect_rescan(fx, &after, false);
+	tu_write(fx->store, "info/exclude", "");
+
+	/* a .gitignore in a subfolder edited, same size */
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, "pkg/scratch.tmp"));
+	write_file(fx, "pkg/.gitignore", "*.tmq\n!keep.tmp\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_true(tree_has(fx, after.tree_id, "pkg/scratch.tmp"));
+
+	/* a .gitignore that ignores itself is in no index, yet its rules count */
+	write_file(fx, "sub/.gitignore", ".gitignore\n*.tmp\n", 0644);
+	write_file(fx, "sub/a.tmp", "a\n", 0644);
+	write_file(fx, "sub/b.dat", "b\n", 0644);
+	prime(fx, &before);
+	assert_false(tree_has(fx, before.tree_id, "sub/a.tmp"));
+	write_file(fx, "sub/.gitignore", ".gitignore\n*.dat\n", 0644);
+	expect_rescan(fx, &after, false);
+	assert_true(tree_has(fx, after.tree_id, "sub/a.tmp"));
+	assert_false(tree_has(fx, after.tree_id, "sub/b.dat"));
+}
+
+static void test_stat_cache_links(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	diag_list diags = DIAG_LIST_INIT;
+
+	populate_sample(fx);
+	tu_write(fx->root, "outside/model.py", "secret\n");
+	/* a link that resolves through a folder the scan never enters */
+	write_file(fx, ".gitignore", "*.log\nbuild/\nign/\n", 0644);
+	make_link(fx, "ign/p", "../pkg");
+	make_link(fx, "via", "ign/p/model.py");
+	prime(fx, &before);
+	assert_true(tree_has(fx, before.tree_id, "via"));
+
+	/* the link itself changed to point outside */
+	remove_path(fx, "latest.py");
+	make_link(fx, "latest.py", "../outside/model.py");
+	assert_true(take_racy(fx, &after, TEST_RACY_MS, &diags) < 0);
+	assert_false(after.from_cache);
+	assert_true(diags_mention(&diags, DIAG_ERROR, "proj/latest.py"));
+	diag_list_free(&diags);
+	remove_path(fx, "latest.py");
+	make_link(fx, "latest.py", "pkg/model.py");
+
+	/* nothing the cache lists changed, yet `via` now leads outside: the
+	 * fast path must check links again, as a full snapshot does */
+	prime(fx, &before);
+	remove_path(fx, "ign/p");
+	char *outside = fs_join(fx->root, "outside");
+	make_link(fx, "ign/p", outside);
+	free(outside);
+	char *sc = stat_file(fx);
+	struct stat cache_before, cache_after;
+	assert_int_equal(stat(sc, &cache_before), 0);
+	for (int full = 0; full < 2; full++) {
+		if (full) {
+			/* the fast path decided (a full snapshot rewrites the cache) */
+			assert_int_equal(stat(sc, &cache_after), 0);
+			assert_int_equal(cache_after.st_ino, cache_before.st_ino);
+			unlink(sc);
+		}
+		assert_true(take_racy(fx, &after, TEST_RACY_MS, &diags) < 0);
+		assert_string_equal(after.tree_id, "");
+		assert_true(diags_mention(&diags, DIAG_ERROR, "proj/via"));
+		assert_int_equal(diags.errors, 1);
+		diag_list_free(&diags);
+	}
+	free(sc);
+}
+
+static void test_stat_cache_tree_object(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	diag_list diags = DIAG_LIST_INIT;
+
+	populate_sample(fx);
+	prime(fx, &before);
+	/* the tree is gone from the store: the snapshot stores it again */
+	char *loose = xasprintf("%s/objects/%.2s/%s", fx->store, before.tree_id, before.tree_id + 2);
+	assert_int_equal(unlink(loose), 0);
+	expect_rescan(fx, &after, true);
+	assert_string_equal(after.tree_id, before.tree_id);
+	assert_true(fs_exists(loose));
+
+	/* packed by git gc (anchored, so kept): still found, from the pack */
+	assert_int_equal(snapshot_anchor(fx->store, before.tree_id, "exp_1_pack", &diags), 0);
+	assert_int_equal(diags.count, 0);
+	assert_int_equal(git(NULL, fx->store, NULL, "gc", "-q", NULL), 0);
+	assert_false(fs_exists(loose));
+	prime(fx, &after);
+	assert_string_equal(after.tree_id, before.tree_id);
+	free(loose);
+}
+
+static void test_stat_cache_racy_modification(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	struct stat st;
+
+	populate_sample(fx);
+	prime(fx, &before);
+	/* same size, and the mtime put back to what the cache holds: only the
+	 * ctime (which no program can set) tells */
+	char *p = fs_join(fx->src, "pkg/model.py");
+	assert_int_equal(lstat(p, &st), 0);
+	write_file(fx, "pkg/model.py", "class N: pass\n", 0644);
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+	struct stat now;
+	assert_int_equal(lstat(p, &now), 0);
+	assert_int_equal(now.st_size, st.st_size);
+	assert_int_equal(now.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
+	free(p);
+	expect_rescan(fx, &after, true);
+	assert_string_not_equal(after.tree_id, before.tree_id);
+}
+
+static void test_stat_cache_racy_window(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info info;
+	diag_list diags = DIAG_LIST_INIT;
+
+	/* Files just written: with the real window (2 s) no cache is written,
+	 * so a change in the same clock tick cannot go unseen. */
+	populate_sample(fx);
+	assert_int_equal(take_racy(fx, &info, 0, &diags), 0);
+	char *sc = stat_file(fx);
+	assert_false(fs_exists(sc));
+	assert_int_equal(take_racy(fx, &info, 0, &diags), 0);
+	assert_false(info.from_cache);
+	/* A cache written with a short window is not trusted with a longer one
+	 * (train.py changed about 160 ms before the snapshot that wrote it). */
+	prime(fx, &info);
+	write_file(fx, "train.py", "print('again')\n", 0644);
+	settle();
+	assert_int_equal(take_racy(fx, &info, TEST_RACY_MS, &diags), 0);
+	assert_false(info.from_cache);
+	assert_true(fs_exists(sc));
+	assert_int_equal(take_racy(fx, &info, 0, &diags), 0);
+	assert_false(info.from_cache);
+	assert_false(fs_exists(sc));
+	assert_int_equal(diags.count, 0);
+	free(sc);
+}
+
+static void test_stat_cache_damaged(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+	buf b = BUF_INIT;
+
+	populate_sample(fx);
+	prime(fx, &before);
+	char *sc = stat_file(fx);
+	assert_int_equal(buf_read_file(&b, sc, 0), 0);
+	const size_t len = b.len;
+	for (int kind = 0; kind < 6; kind++) {
+		buf d = BUF_INIT;
+		buf_add(&d, b.ptr, b.len);
+		switch (kind) {
+		case 0: /* cut short */
+			buf_truncate(&d, len / 2);
+			break;
+		case 1: /* a digit of the tree id changed */
+		{
+			char *tree = memmem(d.ptr, d.len, "tree ", 5);
+			assert_non_null(tree);
+			tree[5] = tree[5] == '0' ? '1' : '0';
+			break;
+		}
+		case 2: /* the last record (count and checksum) gone */
+			buf_truncate(&d, len - 1);
+			while (d.len && d.ptr[d.len - 1] != '\0')
+				buf_truncate(&d, d.len - 1);
+			break;
+		case 3:
+			buf_clear(&d);
+			buf_puts(&d, "not a cache\n");
+			break;
+		case 4:
+			buf_clear(&d);
+			break;
+		case 5: { /* a count changed: only the checksum tells */
+			char *count = memmem(d.ptr, d.len, "count ", 6);
+			assert_non_null(count);
+			count[6] = count[6] == '9' ? '8' : (char)(count[6] + 1);
+			break;
+		}
+		}
+		assert_int_equal(fs_write_atomic(sc, d.ptr, d.len, 0644), 0);
+		buf_free(&d);
+		expect_rescan(fx, &after, true);
+		assert_string_equal(after.tree_id, before.tree_id);
+		assert_true(take_checked(fx, &after)); /* and it was written again */
+	}
+	buf_free(&b);
+	free(sc);
+}
+
+static void test_stat_cache_many_files(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, after;
+
+	/* over 1,000 entries: checked on several threads, each with a share */
+	for (int i = 0; i < 1500; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "d%02d/f%04d.py", i % 30, i);
+		write_file(fx, name, "x = 1\n", 0644);
+	}
+	prime(fx, &before);
+	assert_int_equal(before.files, 1500);
+	/* a change near the end of the list, then near the start */
+	write_file(fx, "d29/f1499.py", "x = 2\n", 0644);
+	expect_rescan(fx, &after, true);
+	prime(fx, &before);
+	write_file(fx, "d00/f0000.py", "x = 3\n", 0644);
+	expect_rescan(fx, &after, true);
+	assert_string_not_equal(after.tree_id, before.tree_id);
+}
+
+static void test_stat_cache_limits(void **state)
+{
+	fixture *fx = *state;
+	snapshot_info before, info;
+	diag_list diags = DIAG_LIST_INIT;
+
+	populate_sample(fx);
+	prime(fx, &before);
+	/* the options may differ from the full snapshot's: judged again */
+	snapshot_opts warn = { .warn_files = 2, .racy_ms = TEST_RACY_MS };
+	assert_int_equal(take_opts(fx, &info, &warn, &diags), 0);
+	assert_true(info.from_cache);
+	assert_int_equal(info.files, before.files);
+	assert_true(diags_mention(&diags, DIAG_WARNING, "your project exceeds the file limit of 2"));
+	diag_list_free(&diags);
+	snapshot_opts fatal = { .warn_bytes = 10, .fatal_limits = true, .racy_ms = TEST_RACY_MS };
+	assert_true(take_opts(fx, &info, &fatal, &diags) < 0);
+	assert_string_equal(info.tree_id, "");
+	assert_true(diags_mention(&diags, DIAG_ERROR, "your total snapshot size exceeds the limit"));
+	assert_int_equal(diags.errors, 1);
+	diag_list_free(&diags);
+	assert_true(take_checked(fx, &info));
+}
+
 int main(void)
 {
 	/* the git binary used for comparison must not read the user's config */
@@ -1120,6 +1574,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nested_repository_files_included, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_git_config_does_not_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_unchanged_and_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_new_and_deleted_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_mode_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_ignore_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_tree_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_racy_modification, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_racy_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_many_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_limits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
