@@ -52,7 +52,7 @@ sleep 0.2
 kill -KILL -- "-$apid"
 wait "$apid" 2>/dev/null || true
 am_rc rc status "$id2" --output json; assert_rc "$rc" 0 "status after the kill"
-[ "$(json_get "$T/out" run.status)" = Failed ] || fail "killed preparation not reported Failed"
+[ "$(json_get "$T/out" run.status)" = Failed ] || { cat "$T/out" "$(run_json "$id2")"; fail "killed preparation not reported Failed"; }
 assert_grep "never started" "$T/out"
 am_rc rc plan q.run.yaml; assert_rc "$rc" 2 "plan reruns the spec"
 assert_grep "last run $id2: Failed" "$T/out"
