@@ -8,6 +8,8 @@
 #include "env/catalog.h"
 #include "env/envdef.h"
 #include "env/resolve.h"
+#include "spec/schema.h"
+#include "spec/ytree.h"
 #include "util/buf.h"
 #include "util/fs.h"
 
@@ -53,6 +55,25 @@ static char *digest_of(const char *body)
 }
 
 /* ---- the built-in catalog ---- */
+
+/* Every built-in file satisfies the catalog schema (the program does not
+ * check them again at start-up). */
+static void test_builtin_schema(void **state)
+{
+	(void)state;
+	assert_true(catalog_builtin_count >= 15);
+	for (size_t i = 0; i < catalog_builtin_count; i++) {
+		const catalog_blob *b = &catalog_builtin_files[i];
+		ydoc *doc = NULL;
+		diag_list d = DIAG_LIST_INIT;
+		assert_int_equal(ydoc_parse(&doc, b->name, (const char *)b->data, b->len, NULL, &d), AML_OK);
+		assert_non_null(doc->root);
+		assert_int_equal(schema_check(&schema_catalog_entry, doc->root, b->name, "", &d), 0);
+		assert_int_equal(d.count, 0);
+		ydoc_free(doc);
+		diag_list_free(&d);
+	}
+}
 
 static void test_builtin(void **state)
 {
@@ -486,6 +507,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtin),
+		cmocka_unit_test(test_builtin_schema),
 		cmocka_unit_test(test_split_ref),
 		cmocka_unit_test(test_catalog_file_errors),
 		cmocka_unit_test(test_catalog_dir),
