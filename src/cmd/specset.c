@@ -188,7 +188,7 @@ static void load_one(load_job *job, size_t i, run_spec_cache *cache)
 static void *load_worker(void *arg)
 {
 	load_job *job = arg;
-	run_spec_cache *cache = run_spec_cache_new();
+	run_spec_cache *cache = run_spec_cache_new(job->set->cwd);
 	for (;;) {
 		/* small batches: specs differ in size, and a cursor step is cheap */
 		pthread_mutex_lock(&job->lock);

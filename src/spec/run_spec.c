@@ -157,11 +157,13 @@ struct run_spec_cache {
 	size_t ndirs, next;
 };
 
-run_spec_cache *run_spec_cache_new(void)
+run_spec_cache *run_spec_cache_new(const char *cwd)
 {
 	run_spec_cache *c = xcalloc(1, sizeof(*c));
-	char cwd[PATH_MAX];
-	if (getcwd(cwd, sizeof(cwd)))
+	char here[PATH_MAX];
+	if (!cwd)
+		cwd = getcwd(here, sizeof(here));
+	if (cwd)
 		c->cwd = xstrdup(cwd);
 	return c;
 }

@@ -56,7 +56,8 @@ int run_spec_load(run_spec **out, const char *path, const char *display, workspa
  * of a realpath() walk of every component. One per thread; it trusts that
  * the program does not change directory while it is in use. */
 typedef struct run_spec_cache run_spec_cache;
-run_spec_cache *run_spec_cache_new(void);
+/* cwd: the working directory when the caller knows it (NULL: asked here). */
+run_spec_cache *run_spec_cache_new(const char *cwd);
 void run_spec_cache_free(run_spec_cache *c);
 /* run_spec_load with a cache (NULL: none). */
 int run_spec_load_cached(run_spec **out, const char *path, const char *display, workspace *ws,

@@ -40,11 +40,14 @@ typedef struct dynlib {
  * the accessor `const type *accessor(void)` that opens the library on first
  * use and ends the program when it cannot (dynlib_require). functions is
  * the table's X-macro list. */
-#define DYNLIB_RESOLVE_ONE(f)                                                                                 \
-	if (!(*(void **)&dynlib_api.f = dlsym(h, #f))) {                                                       \
-		snprintf(why, len, "%s has no function " #f " (another version?)", dynlib_lib.soname);         \
+/* Inside a resolver (void *h, char *why, size_t len): fills api.f with the
+ * library's prefix##f, or says which function is missing and returns false. */
+#define DYNLIB_RESOLVE(api, prefix, f, soname)                                                                \
+	if (!(*(void **)&(api).f = dlsym(h, prefix #f))) {                                                     \
+		snprintf(why, len, "%s has no function " prefix #f " (another version?)", (soname));           \
 		return false;                                                                                  \
 	}
+#define DYNLIB_RESOLVE_ONE(f) DYNLIB_RESOLVE(dynlib_api, "", f, dynlib_lib.soname)
 #define DYNLIB_DEFINE(type, accessor, functions, soname, package)                                             \
 	static type dynlib_api;                                                                                \
 	static bool dynlib_resolve(void *h, char *why, size_t len);                                            \

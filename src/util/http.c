@@ -40,11 +40,7 @@ static struct {
 
 static bool resolve_curl(void *h, char *why, size_t len)
 {
-#define RESOLVE(n)                                                                                            \
-	if (!(*(void **)&cu.n = dlsym(h, "curl_" #n))) {                                                       \
-		snprintf(why, len, "%s has no function curl_" #n " (a different version?)", AMLSPEC_CURL_SONAME); \
-		return false;                                                                                  \
-	}
+#define RESOLVE(n) DYNLIB_RESOLVE(cu, "curl_", n, AMLSPEC_CURL_SONAME)
 	CURL_FUNCTIONS(RESOLVE)
 #undef RESOLVE
 	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
